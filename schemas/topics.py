@@ -1,0 +1,25 @@
+"""Topic names and their partition counts."""
+
+from __future__ import annotations
+
+APPLICATIONS = "taskforce.applications"
+NOTIFICATIONS = "taskforce.notifications"
+CASE_REVIEWS = "taskforce.case-reviews"
+MILESTONES = "taskforce.milestones"
+COMMANDS = "taskforce.commands"
+REPORTING = "taskforce.reporting"
+SUMMARIES = "taskforce.summaries"
+DLQ = "taskforce.dlq"
+
+INPUT_TOPICS: tuple[str, ...] = (APPLICATIONS, NOTIFICATIONS, CASE_REVIEWS, MILESTONES)
+
+DEFAULT_PARTITIONS: dict[str, int] = {
+    APPLICATIONS: 6,
+    NOTIFICATIONS: 6,
+    CASE_REVIEWS: 6,
+    MILESTONES: 6,
+    COMMANDS: 3,
+    REPORTING: 6,
+    SUMMARIES: 3,
+    DLQ: 3,
+}
