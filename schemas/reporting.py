@@ -147,14 +147,6 @@ class MeetingChangedData(ReportingData):
     state: MeetingState
 
 
-class WatermarkData(ReportingData):
-    """Only the watermark moved: valid events were seen that changed no entity."""
-
-    periods: list[str] = Field(
-        default_factory=list,
-        description="Periods of those events, so each gets a summary.")
-
-
 class CourseChanged(EnvelopeFields):
     event_type: Literal["reporting.course_changed"]
     data: CourseChangedData
@@ -185,14 +177,9 @@ class MeetingChanged(EnvelopeFields):
     data: MeetingChangedData
 
 
-class WatermarkAdvanced(EnvelopeFields):
-    event_type: Literal["reporting.watermark_advanced"]
-    data: WatermarkData
-
-
 ReportingEvent = Annotated[
     CourseChanged | NotificationChanged | CaseReviewChanged | PlanChanged
-    | MilestoneChanged | MeetingChanged | WatermarkAdvanced,
+    | MilestoneChanged | MeetingChanged,
     Field(discriminator="event_type"),
 ]
 
@@ -203,7 +190,6 @@ REPORTING_TYPES: dict[str, type[EnvelopeFields]] = {
     "reporting.plan_changed": PlanChanged,
     "reporting.milestone_changed": MilestoneChanged,
     "reporting.meeting_changed": MeetingChanged,
-    "reporting.watermark_advanced": WatermarkAdvanced,
 }
 
 REPORTING_ADAPTER: TypeAdapter[ReportingEvent] = TypeAdapter(ReportingEvent)

@@ -1,0 +1,1 @@
+"""The four taskforce services and what they share."""

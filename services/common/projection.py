@@ -1,0 +1,268 @@
+"""Idempotent, batched projection of input events into entity documents.
+
+Every owning service (intake, analysis, follow-up) keeps one document per entity:
+
+    {_id: "<municipality>:<entity id>", municipality_code, entity_id, version,
+     applied: [event ids], state: {...}, ...index fields}
+
+A batch is applied in memory by the service's pure reducers and written back with one
+upsert per touched document. The document carries the ids of the events it has applied, so
+the projection update and the record that the event was applied are *one atomic write*: a
+redelivered event is recognised and skipped, and a crash between write and offset commit
+changes nothing. The write is guarded by the version read (optimistic concurrency), so two
+replicas overlapping during a rebalance cannot lose each other's updates.
+
+After the writes, the current state of every touched entity is published as a reporting
+event (at least once; the reporting service ignores versions it already has).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+from schemas import topics
+from schemas.common import EnvelopeFields
+from schemas.decode import Rejection, decode
+from schemas.reporting import REPORTING_SCHEMA_VERSION
+from services.common.dlq import report_rejections
+from services.common.records import OutRecord
+
+if TYPE_CHECKING:
+    from aiokafka import ConsumerRecord
+    from pymongo.asynchronous.database import AsyncDatabase
+
+    from services.common.metrics import ServiceMetrics
+    from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=BaseModel)
+REPORTING_NAMESPACE = uuid.UUID("6d1f3c55-2a8e-4d8e-9a57-2f0c8a1b7e01")
+WATERMARKS = "watermarks"
+MAX_CONFLICT_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class EntityKind(Generic[S]):
+    """How one kind of entity is keyed, reduced, indexed and reported."""
+
+    name: str
+    collection: str
+    reporting_type: str
+    state_model: type[S]
+    entity_id: Callable[[Any], str]
+    apply: Callable[[S | None, Any], S]
+    index_fields: Callable[[S], dict[str, Any]] = field(default=lambda _state: {})
+
+
+@dataclass
+class _Entity:
+    kind: EntityKind[Any]
+    doc_id: str
+    municipality_code: str
+    entity_id: str
+    events: list[EnvelopeFields] = field(default_factory=list)
+    read_version: int = 0
+    version: int = 0
+    applied: list[str] = field(default_factory=list)
+    state: BaseModel | None = None
+    correlation_id: str | None = None
+
+
+def split_batch(
+    records: Iterable[ConsumerRecord], settings: Settings
+) -> tuple[list[EnvelopeFields], list[tuple[ConsumerRecord, Rejection]]]:
+    """Decode a batch: valid events (first of each event id), and rejected records."""
+    valid: list[EnvelopeFields] = []
+    rejected: list[tuple[ConsumerRecord, Rejection]] = []
+    seen: set[uuid.UUID] = set()
+    for record in records:
+        result = decode(settings.unprefixed(record.topic), record.value)
+        if isinstance(result, Rejection):
+            rejected.append((record, result))
+        elif result.event_id not in seen:  # type: ignore[attr-defined]
+            seen.add(result.event_id)  # type: ignore[attr-defined]
+            valid.append(result)  # type: ignore[arg-type]
+    return valid, rejected
+
+
+class ProjectionEngine:
+    """Applies batches of input records for one service; pure rules come from `kinds`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: AsyncDatabase[dict[str, Any]],
+        metrics: ServiceMetrics,
+        kinds: dict[str, EntityKind[Any]],
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.metrics = metrics
+        self.kinds = kinds
+        self.source = f"taskforce.{settings.service}"
+        self.batches_written = 0
+
+    async def setup(self) -> None:
+        """Indexes used by the operational read models."""
+        for kind in {k.collection: k for k in self.kinds.values()}.values():
+            await self.db[kind.collection].create_index([("municipality_code", 1)])
+
+    async def apply_batch(self, records: list[ConsumerRecord]) -> list[OutRecord]:
+        """Write the batch's effects; return the records to publish (DLQ + reporting)."""
+        valid, rejected = split_batch(records, self.settings)
+        out = report_rejections(rejected, self.settings, self.metrics)
+        if not valid:
+            return out
+        entities = self._group(valid)
+        marks = await self._advance_watermarks(valid)
+        await self._write_entities(entities)
+        self.batches_written += 1
+        if self.settings.crash_after_write == self.batches_written:
+            os._exit(137)  # test-only fault hook: die after the write, before the commit
+        out.extend(self._reporting_record(e, marks[e.municipality_code]) for e in entities.values())
+        return out
+
+    def _group(self, events: list[EnvelopeFields]) -> dict[str, _Entity]:
+        entities: dict[str, _Entity] = {}
+        for event in events:
+            kind = self.kinds[event.event_type]  # type: ignore[attr-defined]
+            entity_id = kind.entity_id(event)
+            doc_id = f"{event.municipality_code}:{entity_id}"
+            key = f"{kind.collection}/{doc_id}"
+            entity = entities.get(key)
+            if entity is None:
+                entity = entities[key] = _Entity(kind, doc_id, event.municipality_code, entity_id)
+            entity.events.append(event)
+        return entities
+
+    async def _advance_watermarks(self, events: list[EnvelopeFields]) -> dict[str, datetime]:
+        """Raise each municipality's watermark to the batch's greatest occurred_at."""
+        batch_marks: dict[str, datetime] = {}
+        for event in events:
+            at = event.occurred_at.astimezone(UTC)
+            current = batch_marks.get(event.municipality_code)
+            if current is None or at > current:
+                batch_marks[event.municipality_code] = at
+        collection = self.db[WATERMARKS]
+        await collection.bulk_write(
+            [UpdateOne({"_id": m}, {"$max": {"watermark": at}}, upsert=True)
+             for m, at in batch_marks.items()],
+            ordered=False,
+        )
+        stored = collection.find({"_id": {"$in": list(batch_marks)}})
+        return {doc["_id"]: doc["watermark"] async for doc in stored}
+
+    async def _write_entities(self, entities: dict[str, _Entity]) -> None:
+        pending = list(entities.values())
+        for _round in range(MAX_CONFLICT_ROUNDS):
+            await self._load(pending)
+            changed = [e for e in pending if self._reduce(e)]
+            pending = await self._store(changed)
+            if not pending:
+                return
+            log.info("version conflicts; re-reading", extra={"conflicts": len(pending)})
+        raise RuntimeError(f"{len(pending)} documents kept conflicting; batch will be retried")
+
+    async def _load(self, entities: list[_Entity]) -> None:
+        by_collection: dict[str, list[_Entity]] = {}
+        for entity in entities:
+            by_collection.setdefault(entity.kind.collection, []).append(entity)
+        for collection, group in by_collection.items():
+            ids = [e.doc_id for e in group]
+            docs = {d["_id"]: d async for d in self.db[collection].find({"_id": {"$in": ids}})}
+            for entity in group:
+                doc = docs.get(entity.doc_id)
+                if doc is None:
+                    entity.read_version = entity.version = 0
+                    entity.applied, entity.state = [], None
+                else:
+                    entity.read_version = entity.version = doc["version"]
+                    entity.applied = list(doc["applied"])
+                    entity.state = entity.kind.state_model.model_validate(doc["state"], strict=False)
+
+    def _reduce(self, entity: _Entity) -> bool:
+        """Apply the entity's new events in a fixed order; True when anything was applied."""
+        applied = set(entity.applied)
+        fresh = 0
+        for event in sorted(entity.events, key=lambda e: (e.occurred_at, str(e.event_id))):
+            event_id = str(event.event_id)
+            if event_id in applied:
+                self.metrics.duplicates.labels(self.settings.service).inc()
+                continue
+            entity.state = entity.kind.apply(entity.state, event)
+            entity.applied.append(event_id)
+            applied.add(event_id)
+            entity.correlation_id = event.correlation_id or event_id
+            self.metrics.events_applied.labels(self.settings.service, event.event_type).inc()  # type: ignore[attr-defined]
+            fresh += 1
+        entity.version += fresh
+        return fresh > 0
+
+    async def _store(self, entities: list[_Entity]) -> list[_Entity]:
+        """Upsert guarded by the version read; returns the entities that lost a race."""
+        by_collection: dict[str, list[_Entity]] = {}
+        for entity in entities:
+            by_collection.setdefault(entity.kind.collection, []).append(entity)
+        conflicts: list[_Entity] = []
+        for collection, group in by_collection.items():
+            ops = [self._upsert(e) for e in group]
+            try:
+                await self.db[collection].bulk_write(ops, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(err.get("code") != 11000 for err in errors):
+                    raise
+                conflicts.extend(group[err["index"]] for err in errors)
+        return conflicts
+
+    @staticmethod
+    def _upsert(entity: _Entity) -> UpdateOne:
+        assert entity.state is not None
+        document = {
+            "municipality_code": entity.municipality_code,
+            "entity_id": entity.entity_id,
+            "version": entity.version,
+            "applied": entity.applied,
+            "state": entity.state.model_dump(mode="json"),
+            **entity.kind.index_fields(entity.state),
+        }
+        guard = {"_id": entity.doc_id, "version": entity.read_version}
+        return UpdateOne(guard, {"$set": document}, upsert=True)
+
+    def _reporting_record(self, entity: _Entity, watermark: datetime) -> OutRecord:
+        """The entity's current state as a reporting event (event-carried state transfer)."""
+        assert entity.state is not None
+        kind = entity.kind
+        event_id = uuid.uuid5(REPORTING_NAMESPACE, f"{kind.name}/{entity.doc_id}/{entity.version}")
+        envelope = {
+            "event_id": str(event_id),
+            "event_type": kind.reporting_type,
+            "schema_version": REPORTING_SCHEMA_VERSION,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "municipality_code": entity.municipality_code,
+            "source": self.source,
+            "correlation_id": entity.correlation_id,
+            "data": {
+                "entity_id": entity.entity_id,
+                "version": entity.version,
+                "watermark": watermark.isoformat(),
+                "state": entity.state.model_dump(mode="json"),
+            },
+        }
+        return OutRecord(
+            self.settings.topic(topics.REPORTING),
+            entity.municipality_code.encode(),
+            json.dumps(envelope, separators=(",", ":")).encode(),
+        )

@@ -1,0 +1,57 @@
+"""Service settings from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORTS: dict[str, int] = {"reporting": 8000, "intake": 8001, "analysis": 8002, "followup": 8003}
+
+
+class Settings(BaseSettings):
+    """Everything a service is told from outside. Names are the environment variables."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service: str = Field(default="intake", alias="TASKFORCE_SERVICE")
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
+    mongodb_url: str = Field(default="mongodb://127.0.0.1:27017", alias="MONGODB_URL")
+    http_host: str = Field(default="127.0.0.1", alias="TASKFORCE_HTTP_HOST")
+    http_port: int | None = Field(default=None, alias="TASKFORCE_HTTP_PORT")
+    #: Prefixes every topic, consumer group and database name: isolates tests and tenants.
+    topic_prefix: str = Field(default="", alias="TASKFORCE_TOPIC_PREFIX")
+    tokens_file: Path | None = Field(default=None, alias="TASKFORCE_TOKENS_FILE")
+    session_secret: str | None = Field(default=None, alias="TASKFORCE_SESSION_SECRET")
+    grace_days: int = Field(default=14, ge=0, alias="TASKFORCE_GRACE_DAYS")
+    batch_max_records: int = Field(default=2000, ge=1, alias="TASKFORCE_BATCH_MAX_RECORDS")
+    batch_timeout_ms: int = Field(default=50, ge=1, alias="TASKFORCE_BATCH_TIMEOUT_MS")
+    log_level: str = Field(default="INFO", alias="TASKFORCE_LOG_LEVEL")
+    log_file: Path | None = Field(default=None, alias="TASKFORCE_LOG_FILE")
+    group_suffix: str = Field(default="", alias="TASKFORCE_GROUP_SUFFIX")
+    #: Test-only fault hook: exit hard after the N-th batch's store write, before its commit.
+    crash_after_write: int | None = Field(default=None, alias="TASKFORCE_CRASH_AFTER_WRITE")
+
+    @property
+    def port(self) -> int:
+        return self.http_port if self.http_port is not None else DEFAULT_PORTS[self.service]
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def unprefixed(self, topic: str) -> str:
+        return topic.removeprefix(self.topic_prefix)
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.topic_prefix}{self.service}{self.group_suffix}"
+
+    @property
+    def database(self) -> str:
+        return f"{self.topic_prefix}{self.service}".replace(".", "_")
+
+
+def load_settings(service: str, **overrides: object) -> Settings:
+    """Settings for `service`, from the environment, with explicit overrides on top."""
+    return Settings(TASKFORCE_SERVICE=service, **overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The reporting service: periods, summaries and the committee report."""

@@ -1,0 +1,112 @@
+"""Half-year periods in Europe/Copenhagen local time, `as_of` and "the state as of T".
+
+Aware datetimes are always compared and subtracted in UTC: Python compares two datetimes
+that share a `tzinfo` object by wall-clock time, which is wrong around DST changes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
+
+_NAME = re.compile(r"^(\d{4})H([12])$")
+
+
+def utc(instant: datetime) -> datetime:
+    """The same instant in UTC; naive datetimes are refused."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"naive datetime: {instant!r}")
+    return instant.astimezone(UTC)
+
+
+def local(instant: datetime) -> datetime:
+    """The same instant in Europe/Copenhagen, with its offset."""
+    return utc(instant).astimezone(LOCAL_TZ)
+
+
+def local_date(instant: datetime) -> date:
+    """The Europe/Copenhagen calendar date of an instant."""
+    return local(instant).date()
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A half-year: H1 = 1 Jan to 1 Jul, H2 = 1 Jul to 1 Jan, local time."""
+
+    year: int
+    half: int
+
+    def __post_init__(self) -> None:
+        if self.half not in (1, 2) or not 1 <= self.year <= 9999:
+            raise ValueError(f"invalid period: {self.year}H{self.half}")
+
+    @classmethod
+    def parse(cls, name: str) -> Period:
+        match = _NAME.match(name)
+        if match is None:
+            raise ValueError(f"invalid period name: {name!r}")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @classmethod
+    def of(cls, instant: datetime) -> Period:
+        """The period containing an aware instant."""
+        here = local(instant)
+        return cls(here.year, 1 if here.month <= 6 else 2)
+
+    @property
+    def name(self) -> str:
+        return f"{self.year:04d}H{self.half}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def start_date(self) -> date:
+        return date(self.year, 1 if self.half == 1 else 7, 1)
+
+    @property
+    def end_date(self) -> date:
+        """The first local date *after* the period (exclusive end)."""
+        return self.next().start_date
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.year, self.start_date.month, 1, tzinfo=LOCAL_TZ)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive end: the start of the next period."""
+        return self.next().start
+
+    def next(self) -> Period:
+        return Period(self.year, 2) if self.half == 1 else Period(self.year + 1, 1)
+
+    def previous(self) -> Period:
+        return Period(self.year, 1) if self.half == 2 else Period(self.year - 1, 2)
+
+    def contains(self, instant: datetime) -> bool:
+        return utc(self.start) <= utc(instant) < utc(self.end)
+
+
+def as_of(period: Period, watermark: datetime) -> datetime:
+    """min(period end, watermark), written in Europe/Copenhagen with its offset."""
+    return local(min(utc(period.end), utc(watermark)))
+
+
+def visible(instant: datetime | None, as_of: datetime, period: Period) -> bool:
+    """Whether an event at `instant` is part of "the state as of `as_of`" for `period`.
+
+    Events with occurred_at <= as_of count, except that when as_of is the period end an
+    event at exactly that instant belongs to the next period and is left out. An unknown
+    instant (None) is never visible.
+    """
+    if instant is None:
+        return False
+    moment, limit = utc(instant), utc(as_of)
+    if limit == utc(period.end):
+        return moment < limit
+    return moment <= limit

@@ -1,0 +1,81 @@
+"""The `development_plan` figures: milestone statuses and follow-up meeting cadence."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from schemas.events import MilestoneStatus
+from schemas.reporting import MeetingState, MilestoneState, PlanState, StatusChange
+from schemas.summary import DevelopmentPlanFigures
+from services.reporting.domain.periods import Period, local_date, utc, visible
+
+CADENCE_LIMIT_DAYS = 42
+"""At most this many days between follow-up meetings."""
+
+NO_PLAN = DevelopmentPlanFigures(
+    milestones_total=0, achieved=0, in_progress=0, at_risk=0, missed=0, not_started=0,
+    overdue=0, meetings_held=0, longest_gap_days=None, cadence_ok=None)
+
+
+def current_plan(plans: Iterable[PlanState], period: Period, as_of: datetime) -> PlanState | None:
+    """The latest plan adopted as of `as_of` (ties broken by plan id)."""
+    adopted = [p for p in plans if visible(p.adopted_at, as_of, period)]
+    return max(adopted, key=lambda p: (utc(p.adopted_at), p.plan_id), default=None)
+
+
+def milestone_status(
+    history: Iterable[StatusChange], period: Period, as_of: datetime,
+) -> MilestoneStatus:
+    """The latest visible status by (effective_at, event_id): an older update never wins."""
+    seen = [c for c in history if visible(c.effective_at, as_of, period)]
+    if not seen:
+        return MilestoneStatus.NOT_STARTED
+    return max(seen, key=lambda c: (utc(c.effective_at), c.event_id)).status
+
+
+def longest_gap_days(dates: Iterable[date], period: Period) -> int:
+    """Longest span between consecutive sorted dates among spans [a, b] that overlap the
+    period (a before its end date, b after its start date); 0 when none does."""
+    ordered = sorted(dates)
+    spans = [(b - a).days for a, b in zip(ordered, ordered[1:], strict=False)
+             if a < period.end_date and b > period.start_date]
+    return max(spans, default=0)
+
+
+def plan_figures(
+    plans: Iterable[PlanState],
+    milestones: Iterable[MilestoneState],
+    meetings: Iterable[MeetingState],
+    period: Period,
+    as_of: datetime,
+) -> DevelopmentPlanFigures:
+    plan = current_plan(plans, period, as_of)
+    if plan is None:
+        return NO_PLAN
+    today = local_date(as_of)
+    histories: dict[str, list[StatusChange]] = {}
+    for state in milestones:
+        if state.plan_id == plan.plan_id:
+            histories.setdefault(state.milestone_id, []).extend(state.history)
+    statuses = [(m, milestone_status(histories.get(m.milestone_id, []), period, as_of))
+                for m in plan.milestones]
+    counts = Counter(status for _, status in statuses)
+    overdue = sum(1 for m, status in statuses
+                  if status != MilestoneStatus.ACHIEVED and m.due_on < today)
+    held = [m.held_on for m in meetings
+            if m.plan_id == plan.plan_id and visible(m.held_at, as_of, period)]
+    gap = longest_gap_days([plan.adopted_on, *held, today], period)
+    return DevelopmentPlanFigures(
+        milestones_total=len(plan.milestones),
+        achieved=counts[MilestoneStatus.ACHIEVED],
+        in_progress=counts[MilestoneStatus.IN_PROGRESS],
+        at_risk=counts[MilestoneStatus.AT_RISK],
+        missed=counts[MilestoneStatus.MISSED],
+        not_started=counts[MilestoneStatus.NOT_STARTED],
+        overdue=overdue,
+        meetings_held=sum(1 for d in held if period.start_date <= d < period.end_date),
+        longest_gap_days=gap,
+        cadence_ok=gap <= CADENCE_LIMIT_DAYS,
+    )

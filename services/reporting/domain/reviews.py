@@ -1,0 +1,87 @@
+"""The `case_reviews` figures, plus per-phase means and re-review changes for the report."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from schemas.events import Phase
+from schemas.reporting import CaseReviewState
+from schemas.summary import CaseReviewFigures, DimensionFigures, FindingCounts
+from services.reporting.domain.periods import Period, utc, visible
+
+DIMENSIONS: tuple[str, ...] = ("assessment", "intervention", "follow_up", "involvement")
+MEETS_STANDARD = 3
+"""A rating of 3 (adequate) or 4 (good) meets the standard."""
+
+
+def completed_in(
+    reviews: Iterable[CaseReviewState], period: Period, as_of: datetime,
+) -> list[CaseReviewState]:
+    """Reviews completed in the period and visible as of `as_of`."""
+    return [r for r in reviews
+            if period.contains(r.completed_at) and visible(r.completed_at, as_of, period)]
+
+
+def _rating(review: CaseReviewState, dimension: str) -> int:
+    return int(getattr(review.ratings, dimension))
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def mean_ratings(reviews: list[CaseReviewState]) -> dict[str, float | None]:
+    return {d: _mean([float(_rating(r, d)) for r in reviews]) for d in DIMENSIONS}
+
+
+def review_figures(
+    reviews: Iterable[CaseReviewState], period: Period, as_of: datetime,
+) -> CaseReviewFigures:
+    done = completed_in(reviews, period, as_of)
+    shares = {d: _mean([1.0 if _rating(r, d) >= MEETS_STANDARD else 0.0 for r in done])
+              for d in DIMENSIONS}
+    return CaseReviewFigures(
+        completed=len(done),
+        baseline=sum(1 for r in done if r.phase == Phase.BASELINE),
+        follow_up=sum(1 for r in done if r.phase == Phase.FOLLOW_UP),
+        mean_rating=DimensionFigures(**mean_ratings(done)),
+        share_meeting_standard=DimensionFigures(**shares),
+        legal_findings=FindingCounts(
+            major=sum(r.legal_findings.major for r in done),
+            minor=sum(r.legal_findings.minor for r in done),
+        ),
+    )
+
+
+def phase_means(
+    reviews: Iterable[CaseReviewState], period: Period, as_of: datetime,
+) -> dict[str, dict[str, float | None]]:
+    """Mean rating per dimension of the period's reviews, for each phase separately."""
+    done = completed_in(reviews, period, as_of)
+    return {phase.value: mean_ratings([r for r in done if r.phase == phase]) for phase in Phase}
+
+
+def rereview_changes(reviews: Iterable[CaseReviewState]) -> dict[str, float | None]:
+    """Mean change per dimension for cases reviewed at baseline and followed up later.
+
+    Per case: the latest follow-up review minus the earliest baseline review, counting only
+    follow-ups completed after that baseline. None per dimension when no case qualifies.
+    """
+    by_case: dict[str, list[CaseReviewState]] = defaultdict(list)
+    for review in reviews:
+        by_case[review.case_ref].append(review)
+    pairs: list[tuple[CaseReviewState, CaseReviewState]] = []
+    for case_reviews in by_case.values():
+        ordered = sorted(case_reviews, key=lambda r: (utc(r.completed_at), r.review_id))
+        baselines = [r for r in ordered if r.phase == Phase.BASELINE]
+        if not baselines:
+            continue
+        first = baselines[0]
+        later = [r for r in ordered if r.phase == Phase.FOLLOW_UP
+                 and utc(r.completed_at) > utc(first.completed_at)]
+        if later:
+            pairs.append((first, later[-1]))
+    return {d: _mean([float(_rating(after, d) - _rating(before, d)) for before, after in pairs])
+            for d in DIMENSIONS}
