@@ -1,0 +1,1 @@
+"""Intake: applications, courses and notifications of concern (underretninger)."""

@@ -1,0 +1,145 @@
+"""Pure reducers for a municipality's course and for each notification.
+
+Every reducer is order-independent: applying the same set of events in any order gives the
+same state. Where two events compete for one fact, a fixed rule picks the winner from the
+events themselves (not from arrival order):
+
+- a notification's receipt and its assessment: the earliest of each wins (the 24-hour
+  clock starts at the first receipt and stops at the first assessment);
+- an application's submission, decision, a course's start and completion: the latest by
+  `occurred_at` wins (a re-sent fact is a correction), ties broken by content.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import singledispatch
+from typing import Any
+
+from schemas.events import (
+    ApplicationDecided,
+    ApplicationSubmitted,
+    CourseCompleted,
+    CourseStarted,
+    NotificationAssessed,
+    NotificationReceived,
+)
+from schemas.reporting import ApplicationFacts, CourseFacts, CourseState, NotificationState
+
+# --- course --------------------------------------------------------------------------------
+
+
+def _later(new: tuple[Any, ...], old: tuple[Any, ...] | None) -> bool:
+    return old is None or old[0] is None or new > old
+
+
+@singledispatch
+def apply_course(event: object, state: CourseState | None) -> CourseState:
+    raise TypeError(f"not a course event: {type(event).__name__}")
+
+
+def _application(state: CourseState, application_id: str) -> ApplicationFacts:
+    for facts in state.applications:
+        if facts.application_id == application_id:
+            return facts
+    return ApplicationFacts(application_id=application_id)
+
+
+def _course(state: CourseState, course_id: str) -> CourseFacts:
+    for facts in state.courses:
+        if facts.course_id == course_id:
+            return facts
+    return CourseFacts(course_id=course_id)
+
+
+def _with_application(state: CourseState, facts: ApplicationFacts) -> CourseState:
+    others = [a for a in state.applications if a.application_id != facts.application_id]
+    return state.model_copy(update={
+        "applications": sorted([*others, facts], key=lambda a: a.application_id)})
+
+
+def _with_course(state: CourseState, facts: CourseFacts) -> CourseState:
+    others = [c for c in state.courses if c.course_id != facts.course_id]
+    return state.model_copy(update={"courses": sorted([*others, facts], key=lambda c: c.course_id)})
+
+
+@apply_course.register
+def _(event: ApplicationSubmitted, state: CourseState | None) -> CourseState:
+    state = state or CourseState()
+    facts = _application(state, event.data.application_id)
+    reasons = sorted(event.data.reasons)
+    if _later((event.occurred_at, reasons), (facts.submitted_at, sorted(facts.reasons))):
+        facts = facts.model_copy(update={"submitted_at": event.occurred_at, "reasons": reasons})
+    return _with_application(state, facts)
+
+
+@apply_course.register
+def _(event: ApplicationDecided, state: CourseState | None) -> CourseState:
+    state = state or CourseState()
+    facts = _application(state, event.data.application_id)
+    new = (event.occurred_at, event.data.decision, event.data.expected_start)
+    if _later(new, (facts.decided_at, facts.decision, facts.expected_start)):
+        facts = facts.model_copy(update={"decided_at": event.occurred_at, "decision": event.data.decision,
+                                         "expected_start": event.data.expected_start})
+    return _with_application(state, facts)
+
+
+@apply_course.register
+def _(event: CourseStarted, state: CourseState | None) -> CourseState:
+    state = state or CourseState()
+    facts = _course(state, event.data.course_id)
+    new = (event.occurred_at, event.data.application_id, event.data.planned_end)
+    if _later(new, (facts.started_at, facts.application_id, facts.planned_end)):
+        facts = facts.model_copy(update={"started_at": event.occurred_at,
+                                         "application_id": event.data.application_id,
+                                         "planned_end": event.data.planned_end})
+    return _with_course(state, facts)
+
+
+@apply_course.register
+def _(event: CourseCompleted, state: CourseState | None) -> CourseState:
+    state = state or CourseState()
+    facts = _course(state, event.data.course_id)
+    if _later((event.occurred_at,), (facts.completed_at,)):
+        facts = facts.model_copy(update={"completed_at": event.occurred_at})
+    return _with_course(state, facts)
+
+
+# --- notifications -------------------------------------------------------------------------
+
+
+def _earlier(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
+    return old[0] is None or new < old
+
+
+@singledispatch
+def apply_notification(event: object, state: NotificationState | None) -> NotificationState:
+    raise TypeError(f"not a notification event: {type(event).__name__}")
+
+
+@apply_notification.register
+def _(event: NotificationReceived, state: NotificationState | None) -> NotificationState:
+    state = state or NotificationState(notification_id=event.data.notification_id)
+    new = (event.occurred_at, event.data.reporter, event.data.urgent)
+    if _earlier(new, (state.received_at, state.reporter, state.urgent)):
+        state = state.model_copy(update={"received_at": event.occurred_at,
+                                         "reporter": event.data.reporter, "urgent": event.data.urgent})
+    return state
+
+
+@apply_notification.register
+def _(event: NotificationAssessed, state: NotificationState | None) -> NotificationState:
+    state = state or NotificationState(notification_id=event.data.notification_id)
+    if _earlier((event.occurred_at, event.data.outcome), (state.assessed_at, state.outcome)):
+        state = state.model_copy(update={"assessed_at": event.occurred_at, "outcome": event.data.outcome})
+    return state
+
+
+def unassessed_overdue(
+    states: list[NotificationState], now: datetime, hours: float = 24
+) -> list[NotificationState]:
+    """Notifications received at least `hours` before `now` and not assessed yet, oldest first."""
+    limit = now.timestamp() - hours * 3600
+    late = [s for s in states
+            if s.assessed_at is None and s.received_at is not None and s.received_at.timestamp() <= limit]
+    return sorted(late, key=lambda s: (s.received_at, s.notification_id))  # type: ignore[return-value]
