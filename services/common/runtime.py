@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.common.kafka import ensure_topics
 from services.common.logs import configure_logging
 from services.common.metrics import ServiceMetrics
+from services.common.projection import ProjectionEngine
 from services.common.records import OutRecord, publish_all
 from services.common.store import TRANSIENT_ERRORS, mongo_client, store_answers
 
@@ -219,3 +220,17 @@ def serve(app: FastAPI, settings: Settings) -> None:
     config = uvicorn.Config(app, host=settings.http_host, port=settings.port, log_config=None,
                             access_log=False, timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S))
     uvicorn.Server(config).run()
+
+
+def projection_service(
+    settings: Settings,
+    input_topics: list[str],
+    kinds: dict[str, Any],
+    router: Callable[[AsyncDatabase[dict[str, Any]]], APIRouter],
+) -> tuple[FastAPI, Runtime]:
+    """An owning service: the projection engine on the runtime, plus its read-model routes."""
+    runtime = build_runtime(settings, input_topics)
+    engine = ProjectionEngine(settings, runtime.db, runtime.metrics, kinds)
+    runtime.startup.append(engine.setup)
+    attach_consumer(runtime, engine.apply_batch)
+    return build_app(runtime, [router(runtime.db)]), runtime

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
+from itertools import pairwise
 
 from schemas.events import MilestoneStatus
 from schemas.reporting import MeetingState, MilestoneState, PlanState, StatusChange
@@ -39,7 +40,7 @@ def longest_gap_days(dates: Iterable[date], period: Period) -> int:
     """Longest span between consecutive sorted dates among spans [a, b] that overlap the
     period (a before its end date, b after its start date); 0 when none does."""
     ordered = sorted(dates)
-    spans = [(b - a).days for a, b in zip(ordered, ordered[1:], strict=False)
+    spans = [(b - a).days for a, b in pairwise(ordered)
              if a < period.end_date and b > period.start_date]
     return max(spans, default=0)
 

@@ -142,8 +142,11 @@ def period_span(period: str) -> str:
 
 
 def status_label(status: SummaryStatus | str, revision: int) -> str:
-    """The publication status as the committee reads it."""
-    status = SummaryStatus(status)
+    """The publication status as the committee reads it (an unknown status as given)."""
+    try:
+        status = SummaryStatus(status)
+    except ValueError:
+        return str(status)
     if status is SummaryStatus.DRAFT:
         return "KLADDE – ikke endelig"
     if status is SummaryStatus.REVISED:
@@ -161,10 +164,15 @@ def yes_no(value: bool | None) -> str:
     return "Ja" if value else "Nej"
 
 
-def days(value: int | None) -> str:
+def count(value: int | None, singular: str, plural: str) -> str:
+    """1 sag / 2 sager / – ."""
     if value is None:
         return NULL
-    return f"{number(value)} dag" if value == 1 else f"{number(value)} dage"
+    return f"{number(value)} {singular if value == 1 else plural}"
+
+
+def days(value: int | None) -> str:
+    return count(value, "dag", "dage")
 
 
 def planned_months(started_on: date | None, planned_end: date | None) -> int | None:
@@ -205,6 +213,7 @@ __all__ = [
     "NULL",
     "as_of_text",
     "change_words",
+    "count",
     "course_label",
     "days",
     "decimal",

@@ -1,0 +1,1 @@
+"""Analysis: the Task Force's case reviews and Ankestyrelsen's legal findings."""

@@ -1,0 +1,1 @@
+"""Follow-up: development plans, milestone statuses and the 6-weekly follow-up meetings."""

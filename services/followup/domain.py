@@ -1,0 +1,98 @@
+"""Pure rules for development plans, milestone histories and follow-up meetings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from schemas.events import (
+    DevelopmentPlanAdopted,
+    FollowupMeetingHeld,
+    MilestoneStatus,
+    MilestoneUpdated,
+)
+from schemas.reporting import MeetingState, MilestoneState, PlannedMilestone, PlanState, StatusChange
+
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+#: The Task Force follows up every 6 weeks; a longer gap breaks the cadence.
+MAX_GAP_DAYS = 42
+
+
+def local_date(instant: datetime) -> date:
+    return instant.astimezone(COPENHAGEN).date()
+
+
+def plan_state(event: DevelopmentPlanAdopted) -> PlanState:
+    milestones = [
+        PlannedMilestone(milestone_id=m.milestone_id, goal_id=goal.goal_id, title=m.title, due_on=m.due_on)
+        for goal in event.data.goals
+        for m in goal.milestones
+    ]
+    return PlanState(plan_id=event.data.plan_id, course_id=event.data.course_id,
+                     adopted_at=event.occurred_at, adopted_on=local_date(event.occurred_at),
+                     milestones=milestones)
+
+
+def apply_plan(state: PlanState | None, event: DevelopmentPlanAdopted) -> PlanState:
+    """A plan adopted again under the same id is a revision: the latest adoption wins."""
+    new = plan_state(event)
+    if state is None or (new.adopted_at, new.model_dump_json()) > (state.adopted_at, state.model_dump_json()):
+        return new
+    return state
+
+
+def _change_key(change: StatusChange) -> tuple[datetime, str]:
+    return (change.effective_at, change.event_id)
+
+
+def apply_milestone(state: MilestoneState | None, event: MilestoneUpdated) -> MilestoneState:
+    """Keep every update in the history, sorted by when it took effect.
+
+    An older update never overwrites a newer status (the current status is the last entry),
+    but stays in the history so the status at any past instant can be answered.
+    """
+    change = StatusChange(status=event.data.status, effective_at=event.occurred_at,
+                          event_id=str(event.event_id))
+    history = [] if state is None else [c for c in state.history if c.event_id != change.event_id]
+    history = sorted([*history, change], key=_change_key)
+    return MilestoneState(plan_id=event.data.plan_id, milestone_id=event.data.milestone_id,
+                          history=history)
+
+
+def status_at(state: MilestoneState | None, instant: datetime) -> MilestoneStatus:
+    """The milestone's status at `instant` (updates at or before it); not_started before any."""
+    status = MilestoneStatus.NOT_STARTED
+    if state is not None:
+        for change in state.history:
+            if change.effective_at > instant:
+                break
+            status = change.status
+    return status
+
+
+def apply_meeting(state: MeetingState | None, event: FollowupMeetingHeld) -> MeetingState:
+    """A meeting is its own entity (keyed by event id); its date is the local date."""
+    return MeetingState(meeting_id=str(event.event_id), plan_id=event.data.plan_id,
+                        held_at=event.occurred_at, held_on=local_date(event.occurred_at),
+                        cases_rereviewed=event.data.cases_rereviewed)
+
+
+def overdue_milestones(plan: PlanState, milestones: Iterable[MilestoneState], now: datetime
+                       ) -> list[tuple[PlannedMilestone, MilestoneStatus]]:
+    """Milestones of `plan` not achieved by `now` whose due date lies before today."""
+    today = local_date(now)
+    by_id = {m.milestone_id: m for m in milestones if m.plan_id == plan.plan_id}
+    late = []
+    for planned in plan.milestones:
+        status = status_at(by_id.get(planned.milestone_id), now)
+        if status is not MilestoneStatus.ACHIEVED and planned.due_on < today:
+            late.append((planned, status))
+    return sorted(late, key=lambda item: (item[0].due_on, item[0].milestone_id))
+
+
+def days_since_last_followup(plan: PlanState, meetings: Iterable[MeetingState], now: datetime) -> int:
+    """Days from the last meeting of the plan (or its adoption) to today."""
+    dates = [m.held_on for m in meetings if m.plan_id == plan.plan_id and m.held_at <= now]
+    last = max([plan.adopted_on, *dates])
+    return (local_date(now) - last).days

@@ -1,0 +1,104 @@
+"""A municipality's summary for one period, composed from the figure modules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.reporting import (
+    CaseReviewState,
+    CourseState,
+    MeetingState,
+    MilestoneState,
+    NotificationState,
+    PlanState,
+)
+from schemas.summary import SummaryData, SummaryStatus
+from services.reporting.domain import periods
+from services.reporting.domain.course import course_figures
+from services.reporting.domain.highlights import highlights
+from services.reporting.domain.notifications import notification_figures
+from services.reporting.domain.periods import Period
+from services.reporting.domain.plan import plan_figures
+from services.reporting.domain.reviews import review_figures
+
+
+@dataclass(frozen=True)
+class MunicipalityInputs:
+    """The reporting replica's current states for one municipality."""
+
+    course: CourseState | None = None
+    notifications: Sequence[NotificationState] = ()
+    reviews: Sequence[CaseReviewState] = ()
+    plans: Sequence[PlanState] = ()
+    milestones: Sequence[MilestoneState] = ()
+    meetings: Sequence[MeetingState] = ()
+
+
+def compute_summary(
+    inputs: MunicipalityInputs,
+    period: Period,
+    watermark: datetime,
+    status: SummaryStatus,
+    revision: int,
+    previous: SummaryData | None = None,
+) -> SummaryData:
+    """The period's summary as of min(period end, watermark).
+
+    `previous` is the previous period's summary, if any, for the highlights.
+    """
+    as_of = periods.as_of(period, watermark)
+    data = SummaryData(
+        period=period.name,
+        status=SummaryStatus(status),
+        revision=revision,
+        as_of=as_of,
+        course=course_figures(inputs.course, as_of, period),
+        notifications=notification_figures(inputs.notifications, period, as_of),
+        case_reviews=review_figures(inputs.reviews, period, as_of),
+        development_plan=plan_figures(inputs.plans, inputs.milestones, inputs.meetings,
+                                      period, as_of),
+        highlights=[],
+    )
+    return data.model_copy(update={"highlights": highlights(data, previous)})
+
+
+def event_instants(inputs: MunicipalityInputs) -> list[datetime]:
+    """Every occurred_at the states record, each placing an event in a period."""
+    instants: list[datetime | None] = []
+    if inputs.course is not None:
+        for application in inputs.course.applications:
+            instants += [application.submitted_at, application.decided_at]
+        for course in inputs.course.courses:
+            instants += [course.started_at, course.completed_at]
+    for n in inputs.notifications:
+        # A notification belongs to its receipt's period; the assessment's only while
+        # the receipt is unknown.
+        instants.append(n.received_at if n.received_at is not None else n.assessed_at)
+    instants += [r.completed_at for r in inputs.reviews]
+    instants += [p.adopted_at for p in inputs.plans]
+    instants += [c.effective_at for m in inputs.milestones for c in m.history]
+    instants += [m.held_at for m in inputs.meetings]
+    return [t for t in instants if t is not None]
+
+
+def periods_with_events(
+    inputs: MunicipalityInputs, extra_periods: Iterable[str] = (),
+) -> set[Period]:
+    """Every period that contains an event, plus the named extra periods."""
+    found = {Period.of(t) for t in event_instants(inputs)}
+    return found | {Period.parse(name) for name in extra_periods}
+
+
+def figures_key(data: SummaryData) -> str:
+    """A stable hash of everything published except status, revision and as_of.
+
+    Two summaries with the same key show the same figures (and highlights), so nothing
+    new would be published.
+    """
+    figures = data.model_dump(mode="json", exclude={"status", "revision", "as_of"})
+    canonical = json.dumps(figures, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
