@@ -37,6 +37,7 @@ from schemas.decode import Rejection, decode
 from schemas.reporting import REPORTING_SCHEMA_VERSION
 from services.common.dlq import report_rejections
 from services.common.records import OutRecord
+from services.common.watermarks import raise_watermarks
 
 if TYPE_CHECKING:
     from aiokafka import ConsumerRecord
@@ -155,14 +156,8 @@ class ProjectionEngine:
             current = batch_marks.get(event.municipality_code)
             if current is None or at > current:
                 batch_marks[event.municipality_code] = at
-        collection = self.db[WATERMARKS]
-        await collection.bulk_write(
-            [UpdateOne({"_id": m}, {"$max": {"watermark": at}}, upsert=True)
-             for m, at in batch_marks.items()],
-            ordered=False,
-        )
-        stored = collection.find({"_id": {"$in": list(batch_marks)}})
-        return {doc["_id"]: doc["watermark"] async for doc in stored}
+        moves = await raise_watermarks(self.db[WATERMARKS], batch_marks)
+        return {code: after for code, (_before, after) in moves.items()}
 
     async def _write_entities(self, entities: dict[str, _Entity]) -> None:
         pending = list(entities.values())

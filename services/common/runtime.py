@@ -79,6 +79,10 @@ class Runtime:
                             extra={"error": type(exc).__name__, "retry_in_s": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
+            except Exception:
+                # A bug, not bad input (that goes to the DLQ): log it; the batch is rewound.
+                log.exception("batch failed; it will be redelivered", extra={"records": len(records)})
+                raise
         self._set_outage(False)
         elapsed = time.perf_counter() - started
         self.batches += 1

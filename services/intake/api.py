@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Path
 
 from schemas.reporting import NotificationState
+from services.common.watermarks import stamp
 from services.intake.domain import unassessed_overdue
 from services.intake.projections import NOTIFICATIONS
 
@@ -25,7 +26,7 @@ def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
         """Notifications unassessed 24 hours or more after receipt, now."""
         now = datetime.now(UTC)
         query = {"municipality_code": code, "assessed": False,
-                 "received_at": {"$lte": now - timedelta(hours=24)}}
+                 "received_at": {"$lte": stamp(now - timedelta(hours=24))}}
         cursor = db[NOTIFICATIONS].find(query, {"state": 1})
         states = [NotificationState.model_validate(d["state"], strict=False) async for d in cursor]
         late = unassessed_overdue(states, now)

@@ -6,6 +6,7 @@ from typing import Any
 
 from schemas.reporting import CourseState, NotificationState
 from services.common.projection import EntityKind
+from services.common.watermarks import stamp
 from services.intake.domain import apply_course, apply_notification
 
 COURSES = "courses"
@@ -13,7 +14,8 @@ NOTIFICATIONS = "notifications"
 
 
 def _notification_index(state: NotificationState) -> dict[str, Any]:
-    return {"received_at": state.received_at, "assessed": state.assessed_at is not None}
+    received = stamp(state.received_at) if state.received_at else None
+    return {"received_at": received, "assessed": state.assessed_at is not None}
 
 
 COURSE = EntityKind(

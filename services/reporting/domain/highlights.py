@@ -1,6 +1,6 @@
 """Danish highlight sentences for the committee, from a small table of phrase templates.
 
-With a previous period, each figure in `COMPARED` becomes "steg"/"faldt"/"var uændret på"
+With a previous period, each figure in `COMPARED` becomes a "steg"/"faldt"/"var uændret på"
 sentence; without one, the figures in `PLAIN` are stated. A broken meeting cadence always
 comes first. Changed figures come before unchanged ones; at most `MAX_HIGHLIGHTS`.
 """
@@ -111,18 +111,15 @@ def highlights(current: SummaryData, previous: SummaryData | None = None) -> lis
     gap = current.development_plan.longest_gap_days
     if gap is not None and gap > CADENCE_LIMIT_DAYS:
         alerts.append(TEMPLATES["cadence"].format(days=integer(gap), limit=CADENCE_LIMIT_DAYS))
+    if previous is None:
+        statements = [TEMPLATES["plain"].format(subject=figure.subject, new=figure.show(new))
+                      for figure in PLAIN if (new := figure.value(current)) is not None]
+        return [*alerts, *statements][:MAX_HIGHLIGHTS]
     changed: list[str] = []
     unchanged: list[str] = []
-    if previous is None:
-        for figure in PLAIN:
-            new = figure.value(current)
-            if new is not None:
-                statement = TEMPLATES["plain"].format(subject=figure.subject, new=figure.show(new))
-                changed.append(statement)
-    else:
-        for figure in COMPARED:
-            old, new = figure.value(previous), figure.value(current)
-            if old is not None and new is not None:
-                moved, sentence = _compare(figure, old, new)
-                (changed if moved else unchanged).append(sentence)
+    for figure in COMPARED:
+        old, new = figure.value(previous), figure.value(current)
+        if old is not None and new is not None:
+            moved, sentence = _compare(figure, old, new)
+            (changed if moved else unchanged).append(sentence)
     return [*alerts, *changed, *unchanged][:MAX_HIGHLIGHTS]

@@ -8,6 +8,7 @@ from :mod:`.charts` (whose text matplotlib and :func:`markupsafe.escape` escape)
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from services.reporting.report import formatting as fmt
 from services.reporting.report.charts import Chart, trend_charts
 
 TEMPLATES = Path(__file__).parent / "templates"
-PHASES = ("baseline", "follow_up")
+_CODE = re.compile(r"\d{3}")
 
 PhaseMeans = Mapping[str, Mapping[str, float | None]]
 Changes = Mapping[str, float | None]
@@ -135,6 +136,8 @@ def write_reports(municipality_code: str, summaries: Sequence[SummaryData],
     ``phase_means`` and ``rereview_changes`` are keyed by period. Files are replaced
     atomically. Returns the paths written, oldest period first.
     """
+    if not _CODE.fullmatch(municipality_code):
+        raise ValueError(f"not a municipality code: {municipality_code!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     wanted = sorted(set(periods) if periods is not None else {s.period for s in summaries})

@@ -1,0 +1,216 @@
+"""Reporting's batch handler: replicate states, then republish the summaries that changed.
+
+Per batch: upsert the newest version of every entity state (older versions are ignored),
+raise each municipality's watermark, note the periods that now have events, then
+recompute only the periods that can have changed and let the pure lifecycle decide what to
+publish. Summaries are saved as `pending` before they are sent and marked sent afterwards,
+so a crash in between republishes them on restart instead of losing them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from schemas import topics
+from schemas.commands import SummaryRequested
+from schemas.common import EnvelopeFields
+from schemas.summary import SummaryData, SummaryStatus
+from services.common.dlq import report_rejections
+from services.common.projection import split_batch
+from services.common.records import OutRecord, publish_all
+from services.reporting.domain.lifecycle import Published, decide
+from services.reporting.domain.periods import Period, utc
+from services.reporting.domain.summary import compute_summary, figures_key
+from services.reporting.replica import KINDS, SUMMARIES, Kind, Replica, periods_of
+
+if TYPE_CHECKING:
+    from aiokafka import ConsumerRecord
+    from faststream.kafka import KafkaBroker
+
+    from services.common.metrics import ServiceMetrics
+    from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+SUMMARY_NAMESPACE = uuid.UUID("0b7f2d9e-53c1-4f0a-8f77-5a2f3c9d1e42")
+
+
+@dataclass
+class Touched:
+    """What a batch changed for one municipality."""
+
+    periods: set[str] = field(default_factory=set)
+    everything: bool = False  # a course, plan, milestone or meeting changed: all periods
+    final: set[str] = field(default_factory=set)
+    republish: set[str] = field(default_factory=set)
+    correlation_id: str | None = None
+
+
+class SummaryProcessor:
+    def __init__(self, settings: Settings, replica: Replica, broker: KafkaBroker,
+                 metrics: ServiceMetrics) -> None:
+        self.settings = settings
+        self.replica = replica
+        self.broker = broker
+        self.metrics = metrics
+        self.grace = timedelta(days=settings.grace_days)
+        self.maybe_pending = True
+
+    async def setup(self) -> None:
+        await self.replica.setup()
+
+    async def apply_batch(self, records: list[ConsumerRecord]) -> list[OutRecord]:
+        if self.maybe_pending:
+            await self._publish_pending()
+        valid, rejected = split_batch(records, self.settings)
+        out = report_rejections(rejected, self.settings, self.metrics)
+        touched: dict[str, Touched] = defaultdict(Touched)
+        marks = await self._replicate([e for e in valid if e.event_type in KINDS], touched)  # type: ignore[attr-defined]
+        for command in (e for e in valid if isinstance(e, SummaryRequested)):
+            entry = touched[command.municipality_code]
+            (entry.final if command.data.final else entry.republish).add(command.data.period)
+        moves = await self.replica.raise_watermarks(marks) if marks else {}
+        await self.replica.add_periods({m: t.periods for m, t in touched.items()})
+        summaries: list[dict[str, Any]] = []
+        for code, entry in touched.items():
+            summaries += await self._refresh(code, entry, moves.get(code))
+        await self._publish(summaries)
+        return out
+
+    async def _replicate(
+        self, events: list[EnvelopeFields], touched: dict[str, Touched]
+    ) -> dict[str, datetime]:
+        """Upsert the newest state per entity; returns the batch's watermark per municipality."""
+        newest: dict[tuple[str, str], tuple[Kind, dict[str, Any]]] = {}
+        marks: dict[str, datetime] = {}
+        for event in events:
+            kind = KINDS[event.event_type]  # type: ignore[attr-defined]
+            data = event.data  # type: ignore[attr-defined]
+            code = event.municipality_code
+            mark = utc(data.watermark)
+            marks[code] = max(mark, marks.get(code, mark))
+            touched[code].correlation_id = event.correlation_id or touched[code].correlation_id
+            doc_id = f"{code}:{data.entity_id}"
+            current = newest.get((kind.collection, doc_id))
+            if current is not None and current[1]["version"] >= data.version:
+                continue
+            own_periods = periods_of(kind, data.state)
+            newest[(kind.collection, doc_id)] = (kind, {
+                "_id": doc_id, "municipality_code": code, "entity_id": data.entity_id,
+                "version": data.version, "state": data.state.model_dump(mode="json"),
+                "period": min(own_periods) if own_periods else None, "periods": sorted(own_periods),
+            })
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for kind, doc in newest.values():
+            by_kind[kind.collection].append(doc)
+        for collection, docs in by_kind.items():
+            kind = next(k for k in KINDS.values() if k.collection == collection)
+            for doc in await self.replica.upsert_states(kind, docs):
+                entry = touched[doc["municipality_code"]]
+                entry.periods.update(doc["periods"])
+                entry.everything |= not kind.by_period
+        return marks
+
+    async def _refresh(self, code: str, entry: Touched,
+                       move: tuple[datetime | None, datetime] | None) -> list[dict[str, Any]]:
+        """Recompute the periods that may have changed; return the summaries to publish."""
+        watermark = await self.replica.watermark(code)
+        if watermark is None:
+            return []  # a command for a municipality without events: nothing to summarise
+        known = await self.replica.periods(code)
+        dirty = self._dirty(known, entry, move)
+        if not dirty:
+            return []
+        inputs = await self.replica.inputs(code, dirty)
+        stored = await self.replica.summaries(code)
+        computed: dict[str, SummaryData] = {}
+        to_publish = []
+        for period in dirty:
+            prev_name = period.previous().name
+            previous = computed.get(prev_name) or _stored_data(stored.get(prev_name))
+            data = compute_summary(inputs, period, watermark, SummaryStatus.DRAFT, 0, previous)
+            key = figures_key(data)
+            before = stored.get(period.name)
+            published = Published(SummaryStatus(before["status"]), before["revision"]) if before else None
+            decision = decide(published, before is None or before["figures_key"] != key, watermark, period,
+                              self.grace, period.name in entry.final, period.name in entry.republish)
+            if decision is not None:
+                data = data.model_copy(update={"status": decision.status, "revision": decision.revision})
+                to_publish.append(self._summary_doc(code, data, key, entry.correlation_id))
+            computed[period.name] = data
+        return to_publish
+
+    def _dirty(self, known: list[Period], entry: Touched,
+               move: tuple[datetime | None, datetime] | None) -> list[Period]:
+        """Periods whose summary may differ now, in order; a change also dirties the next
+        period, whose highlights compare with it."""
+        dirty: set[Period] = set()
+        for period in known:
+            name = period.name
+            if entry.everything or name in entry.periods or name in entry.final or name in entry.republish:
+                dirty.add(period)
+            elif move is not None and (move[0] is None or utc(period.end) + self.grace >= utc(move[0])):
+                dirty.add(period)  # its as_of moved, or its grace may just have passed
+        for period in known:
+            if period.previous() in dirty:
+                dirty.add(period)
+        return sorted(dirty)
+
+    def _summary_doc(
+        self, code: str, data: SummaryData, key: str, correlation_id: str | None
+    ) -> dict[str, Any]:
+        event_id = uuid.uuid5(SUMMARY_NAMESPACE, f"{code}/{data.period}/{data.status}/{data.revision}/{key}")
+        payload = data.model_dump(mode="json")
+        envelope = {
+            "event_id": str(event_id),
+            "event_type": "committee_summary.published",
+            "schema_version": 1,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "municipality_code": code,
+            "source": "taskforce.reporting",
+            "correlation_id": correlation_id,
+            "data": payload,
+        }
+        return {
+            "_id": f"{code}:{data.period}", "municipality_code": code, "period": data.period,
+            "status": data.status.value, "revision": data.revision, "figures_key": key,
+            "data": payload, "pending": True,
+            "envelope": json.dumps(envelope, separators=(",", ":")),
+        }
+
+    async def _publish(self, docs: list[dict[str, Any]]) -> None:
+        if not docs:
+            return
+        await self.replica.save_summaries(docs)
+        self.maybe_pending = True
+        await publish_all(self.broker, [self._record(d) for d in docs])
+        await self.replica.mark_published([d["_id"] for d in docs])
+        self.maybe_pending = False
+        for doc in docs:
+            self.metrics.summaries.labels(doc["status"]).inc()
+        log.info("summaries published", extra={"summaries": [d["_id"] for d in docs][:20],
+                                               "count": len(docs)})
+
+    async def _publish_pending(self) -> None:
+        pending = await self.replica.pending()
+        if pending:
+            await publish_all(self.broker, [self._record(d) for d in pending])
+            await self.replica.mark_published([d["_id"] for d in pending])
+            log.info("republished pending summaries", extra={"count": len(pending)})
+        self.maybe_pending = False
+
+    def _record(self, doc: dict[str, Any]) -> OutRecord:
+        return OutRecord(self.settings.topic(topics.SUMMARIES), doc["municipality_code"].encode(),
+                         doc["envelope"].encode())
+
+
+def _stored_data(doc: dict[str, Any] | None) -> SummaryData | None:
+    return SummaryData.model_validate(doc["data"], strict=False) if doc else None
+
+
+__all__ = ["SUMMARIES", "SummaryProcessor"]

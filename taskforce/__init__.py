@@ -1,0 +1,1 @@
+"""taskforce: event-driven monitoring of Danish municipalities' Task Force courses."""

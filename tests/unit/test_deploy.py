@@ -1,0 +1,421 @@
+"""The deployment files: Kubernetes manifests, compose file, Prometheus, Grafana, Dockerfile.
+
+Offline only: Kubernetes manifests are checked against the schemas bundled with
+`kubernetes-validate`; the compose file structurally (and against a Compose JSON schema only
+if an installed package happens to ship one); metric names against the names the services
+export and FastStream's Prometheus middleware defines.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from faststream.prometheus.container import MetricsContainer
+from prometheus_client import CollectorRegistry
+
+from schemas import topics
+from schemas.topics import DEFAULT_PARTITIONS
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+K8S_VERSION = "1.37.0"
+
+PORTS = {"reporting": 8000, "intake": 8001, "analysis": 8002, "followup": 8003}
+REPLICAS = {"intake": 3, "analysis": 2, "followup": 2, "reporting": 2}
+CONSUMES = {
+    "intake": (topics.APPLICATIONS, topics.NOTIFICATIONS),
+    "analysis": (topics.CASE_REVIEWS,),
+    "followup": (topics.MILESTONES,),
+    "reporting": (topics.REPORTING, topics.COMMANDS),
+}
+APP_ENV = ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL", "TASKFORCE_HTTP_HOST",
+           "TASKFORCE_HTTP_PORT", "TASKFORCE_TOKENS_FILE")
+TOKENS_FILE = "/run/secrets/tokens.json"
+
+#: The metrics the services export (services/common/metrics.py), by type.
+OUR_METRICS = {
+    "taskforce_events_applied": "counter",
+    "taskforce_duplicates_skipped": "counter",
+    "taskforce_dlq_records": "counter",
+    "taskforce_batch_size": "histogram",
+    "taskforce_batch_seconds": "histogram",
+    "taskforce_consumer_lag": "gauge",
+    "taskforce_summaries_published": "counter",
+    "taskforce_store_retries": "counter",
+    "taskforce_ready": "gauge",
+}
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+
+TOPIC_FLAGS = re.compile(
+    r'--topic\s+"?(?:\$\{?\w+\}?)?(?P<topic>[\w.-]+)"?\s+--partitions\s+(?P<count>\d+)')
+METRIC_NAME = re.compile(r"\b((?:taskforce|faststream)_[a-z0-9_]+)\b")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def k8s_files() -> list[Path]:
+    return sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def k8s_resources() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in k8s_files():
+        docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
+    return docs
+
+
+def k8s(kind: str, name: str) -> dict[str, Any]:
+    found = [r for r in k8s_resources() if r["kind"] == kind and r["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def compose() -> dict[str, Any]:
+    return load_yaml(DEPLOY / "compose.yaml")
+
+
+def topic_partitions(script: str) -> dict[str, int]:
+    """`{topic: partitions}` from the `kafka-topics.sh --create` lines of a shell script."""
+    assert "--create" in script
+    found: dict[str, int] = {}
+    for m in TOPIC_FLAGS.finditer(script):
+        assert m["topic"] not in found, f"{m['topic']} created twice"
+        found[m["topic"]] = int(m["count"])
+    return found
+
+
+def compose_default(value: str) -> str:
+    """A compose value with `${VAR:-default}` replaced by its default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name a service's /metrics can carry: ours and FastStream's middleware's."""
+    names = {base + suffix for base, kind in OUR_METRICS.items() for suffix in SUFFIXES[kind]}
+    registry = CollectorRegistry()
+    MetricsContainer(registry, metrics_prefix="faststream", custom_label_names=[])
+    names |= set(registry._names_to_collectors)
+    return names
+
+
+def referenced_metrics(expr: str) -> set[str]:
+    return set(METRIC_NAME.findall(expr))
+
+
+# ----------------------------------------------------------------------------- Kubernetes
+
+
+@pytest.mark.parametrize("path", k8s_files(), ids=lambda p: p.name)
+def test_k8s_manifest_validates_against_bundled_schema(path: Path) -> None:
+    resources = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+    assert resources, f"{path.name} holds no resource"
+    for resource in resources:
+        try:
+            kubernetes_validate.validate(resource, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{path.name} {resource['kind']}/{resource['metadata']['name']}: "
+                        f"{'.'.join(map(str, exc.path))}: {exc.message}")
+        assert resource["metadata"].get("namespace", "taskforce") == "taskforce"
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = load_yaml(K8S / "kustomization.yaml")
+    assert kustomization["kind"] == "Kustomization"
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in k8s_files())
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (built-in kustomize) absent")
+def test_kustomize_build_validates() -> None:
+    out = subprocess.run(["kubectl", "kustomize", str(K8S)], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    resources = [d for d in yaml.safe_load_all(out) if d]
+    assert len(resources) == len(k8s_resources())
+    for resource in resources:
+        kubernetes_validate.validate(resource, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("service", sorted(PORTS))
+def test_deployment(service: str) -> None:
+    deployment = k8s("Deployment", f"taskforce-{service}")
+    spec = deployment["spec"]
+    assert spec["replicas"] == REPLICAS[service]
+    # Replicas beyond the partition count idle: the starting size never exceeds it.
+    assert spec["replicas"] <= min(DEFAULT_PARTITIONS[t] for t in CONSUMES[service])
+    assert spec["strategy"]["rollingUpdate"]["maxSurge"] == 0
+    pod = spec["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] >= 30
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", f"services.{service}"]
+    assert container["ports"][0]["containerPort"] == PORTS[service]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    env = {e["name"]: e for e in container["env"]}
+    assert env["TASKFORCE_HTTP_PORT"]["value"] == str(PORTS[service])
+    assert env["MONGODB_URL"]["valueFrom"]["secretKeyRef"]["name"] == "taskforce-mongodb"
+    assert container["envFrom"] == [{"configMapRef": {"name": "taskforce-config"}}]
+    if service == "reporting":
+        assert env["TASKFORCE_SESSION_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == (
+            "taskforce-session")
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["tokens"]["secret"]["secretName"] == "taskforce-tokens"
+    item = volumes["tokens"]["secret"]["items"][0]
+    assert f"{mounts['tokens']}/{item['path']}" == TOKENS_FILE
+
+    svc = k8s("Service", f"taskforce-{service}")
+    assert svc["spec"]["selector"] == spec["selector"]["matchLabels"]
+    assert svc["spec"]["ports"][0]["port"] == PORTS[service]
+
+
+def test_configmap_and_secrets() -> None:
+    config = k8s("ConfigMap", "taskforce-config")["data"]
+    assert config["TASKFORCE_HTTP_HOST"] == "0.0.0.0"
+    assert config["TASKFORCE_TOKENS_FILE"] == TOKENS_FILE
+    assert "KAFKA_BOOTSTRAP_SERVERS" in config
+    assert "MONGODB_URL" not in config, "the Mongo URL holds credentials: Secret only"
+    assert "MONGODB_URL" in k8s("Secret", "taskforce-mongodb")["stringData"]
+    assert "TASKFORCE_SESSION_SECRET" in k8s("Secret", "taskforce-session")["stringData"]
+    tokens = json.loads(k8s("Secret", "taskforce-tokens")["stringData"]["tokens.json"])
+    assert all(re.fullmatch(r"\d{3}|\*", scope) for scope in tokens.values())
+
+
+def test_intake_hpa_scales_on_lag_up_to_partitions() -> None:
+    hpa = k8s("HorizontalPodAutoscaler", "taskforce-intake")["spec"]
+    assert hpa["scaleTargetRef"]["name"] == "taskforce-intake"
+    assert hpa["minReplicas"] == REPLICAS["intake"]
+    assert hpa["maxReplicas"] == min(DEFAULT_PARTITIONS[t] for t in CONSUMES["intake"])
+    (metric,) = hpa["metrics"]
+    assert metric["type"] == "External"
+    assert metric["external"]["metric"]["name"] == "taskforce_consumer_lag"
+
+
+def test_topic_job_creates_every_topic_with_its_partitions() -> None:
+    job = k8s("Job", "taskforce-create-topics")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    script = " ".join(container["command"] + container.get("args", []))
+    assert "--if-not-exists" in script
+    assert topic_partitions(script) == DEFAULT_PARTITIONS
+
+
+# ----------------------------------------------------------------------------- compose
+
+
+def test_compose_every_service_has_image_and_healthcheck() -> None:
+    services = compose()["services"]
+    for name, service in services.items():
+        assert "image" in service or "build" in service, name
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+
+
+@pytest.mark.parametrize("service", sorted(PORTS))
+def test_compose_app_service(service: str) -> None:
+    spec = compose()["services"][service]
+    assert spec["build"]["dockerfile"] == "Dockerfile"
+    assert (DEPLOY / spec["build"]["context"] / "Dockerfile").is_file()
+    assert spec["command"] == ["python", "-m", f"services.{service}"]
+    env = spec["environment"]
+    assert set(APP_ENV) <= set(env), set(APP_ENV) - set(env)
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert env["MONGODB_URL"].startswith("mongodb://mongodb:27017")
+    assert env["TASKFORCE_HTTP_HOST"] == "0.0.0.0"
+    assert env["TASKFORCE_HTTP_PORT"] == str(PORTS[service])
+    assert env["TASKFORCE_TOKENS_FILE"] == TOKENS_FILE
+    if service == "reporting":
+        assert env["TASKFORCE_SESSION_SECRET"]
+    published = [p.removeprefix("127.0.0.1:") for p in spec["ports"]]
+    assert f"{PORTS[service]}:{PORTS[service]}" in published
+    depends = spec["depends_on"]
+    assert depends["kafka"]["condition"] == "service_healthy"
+    assert depends["mongodb"]["condition"] == "service_healthy"
+    assert depends["topics"]["condition"] == "service_completed_successfully"
+    check = " ".join(spec["healthcheck"]["test"])
+    assert "urllib" in check
+    assert f"127.0.0.1:{PORTS[service]}/healthz" in check
+    (secret,) = spec["secrets"]
+    assert f"/run/secrets/{secret['target']}" == TOKENS_FILE
+
+
+def test_compose_infrastructure() -> None:
+    doc = compose()
+    services = doc["services"]
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert "broker,controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+    assert "PLAINTEXT://kafka:9092" in kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert services["mongodb"]["image"] == "mongo:8.0"
+    tokens_file = DEPLOY / compose_default(doc["secrets"]["tokens"]["file"])
+    tokens = json.loads(tokens_file.read_text(encoding="utf-8"))
+    assert all(re.fullmatch(r"\d{3}|\*", scope) for scope in tokens.values())
+    for name in ("prometheus", "grafana"):
+        for volume in services[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_compose_topic_creation_matches_schemas() -> None:
+    spec = compose()["services"]["topics"]
+    script = " ".join(spec.get("entrypoint", []) + spec["command"])
+    assert "kafka-topics.sh" in script
+    assert "--if-not-exists" in script
+    assert topic_partitions(script) == DEFAULT_PARTITIONS
+    assert spec["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def _compose_schema() -> dict[str, Any] | None:
+    """A Compose JSON schema shipped by an installed distribution, if there is one."""
+    for dist in importlib.metadata.distributions():
+        for file in dist.files or ():
+            if file.name in {"compose-spec.json", "compose_spec.json", "config_schema_v3.9.json"}:
+                return json.loads(Path(str(file.locate())).read_text(encoding="utf-8"))
+    return None
+
+
+def test_compose_against_json_schema_if_installed() -> None:
+    schema = _compose_schema()
+    if schema is None:
+        pytest.skip("no installed package ships a Compose JSON schema; structural checks only")
+    jsonschema.validate(compose(), schema)
+
+
+# ----------------------------------------------------------------------------- Prometheus
+
+
+def test_prometheus_scrapes_every_service() -> None:
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        if job.get("metrics_path", "/metrics") == "/metrics"
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    assert {f"{name}:{port}" for name, port in PORTS.items()} <= targets
+    assert "/etc/prometheus/alerts.yml" in config["rule_files"]
+
+
+def test_alerts_name_exported_metrics() -> None:
+    rules = [r for g in load_yaml(DEPLOY / "prometheus" / "alerts.yml")["groups"]
+             for r in g["rules"]]
+    exported = exported_metric_names()
+    for rule in rules:
+        names = referenced_metrics(rule["expr"])
+        assert names or "up{" in rule["expr"], f"{rule['alert']} names no metric"
+        assert names <= exported, f"{rule['alert']}: unknown {names - exported}"
+    covered = set().union(*(referenced_metrics(r["expr"]) for r in rules))
+    for needed in ("taskforce_consumer_lag", "taskforce_dlq_records_total", "taskforce_ready",
+                   "taskforce_summaries_published_total", "taskforce_store_retries_total"):
+        assert needed in covered, f"no alert on {needed}"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool absent (Debian: prometheus)")
+def test_promtool_accepts_config_rules_and_dashboard_queries(tmp_path: Path) -> None:
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    config["rule_files"] = [str(DEPLOY / "prometheus" / "alerts.yml")]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "taskforce.json").read_text(
+        encoding="utf-8"))
+    exprs = [t["expr"].replace("$service", ".*") for p in dashboard["panels"]
+             for t in p.get("targets", [])]
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+    (tmp_path / "dashboard.yml").write_text(yaml.safe_dump(rules), encoding="utf-8")
+    for args in (["check", "config", "prometheus.yml"], ["check", "rules", "dashboard.yml"]):
+        done = subprocess.run(["promtool", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_our_metric_names_are_what_the_services_export() -> None:
+    from services.common.metrics import ServiceMetrics
+
+    registered = set(ServiceMetrics("intake").registry._names_to_collectors)
+    expected = {b + s for b, kind in OUR_METRICS.items() for s in SUFFIXES[kind]}
+    assert expected <= registered, expected - registered
+
+
+# ----------------------------------------------------------------------------- Grafana
+
+
+def test_dashboard_queries_exported_metrics() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "taskforce.json").read_text(
+        encoding="utf-8"))
+    assert dashboard["uid"] and dashboard["title"]
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["definition"] for v in dashboard["templating"]["list"]]
+    assert exprs
+    exported = exported_metric_names()
+    queried: set[str] = set()
+    for expr in exprs:
+        names = referenced_metrics(expr)
+        assert names or "up{" in expr, f"query names no metric: {expr}"
+        assert names <= exported, f"unknown metrics {names - exported} in {expr}"
+        queried |= names
+    bases = {n.removesuffix(s) for n in queried for s in ("_total", "_bucket", "_sum", "_count")
+             if n.endswith(s)} | queried
+    assert set(OUR_METRICS) <= bases, set(OUR_METRICS) - bases
+
+
+def test_grafana_provisioning() -> None:
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    datasources = load_yaml(provisioning / "datasources" / "prometheus.yml")["datasources"]
+    assert datasources[0]["type"] == "prometheus"
+    (provider,) = load_yaml(provisioning / "dashboards" / "taskforce.yml")["providers"]
+    mounts = compose()["services"]["grafana"]["volumes"]
+    assert f"./grafana/dashboards:{provider['options']['path']}:ro" in mounts
+    uids = {d["uid"] for d in datasources}
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "taskforce.json").read_text(
+        encoding="utf-8"))
+    for panel in dashboard["panels"]:
+        if "datasource" in panel:
+            assert panel["datasource"]["uid"] in uids
+
+
+# ----------------------------------------------------------------------------- image
+
+
+def test_dockerfile_installs_runtime_only_as_non_root() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    installs = re.findall(r"^RUN .*pip install (.*)$", text, re.M)
+    assert installs == ["."], f"install the project only, without extras: {installs}"
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and users[-1].split(":")[0] not in {"0", "root"}
+    lines = [ln.strip() for ln in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    assert lines[0] == "*", ".dockerignore is an allowlist: exclude everything first"
+    allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert allowed == {"pyproject.toml", *packages}
+
+
+def test_operations_doc_names_every_env_var() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    for var in (*APP_ENV, "TASKFORCE_GRACE_DAYS", "TASKFORCE_SESSION_SECRET",
+                "TASKFORCE_TOPIC_PREFIX", "TASKFORCE_LOG_LEVEL"):
+        assert var in text, var
