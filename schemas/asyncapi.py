@@ -149,7 +149,7 @@ def build_broker() -> KafkaBroker:
 
 _KEY = {
     "type": "string",
-    "pattern": r"^\d{3}$",
+    "pattern": r"^[0-9]{3}$",
     "description": "The record key: the event's `municipality_code`, so that one "
     "municipality's events stay in order on one partition.",
 }

@@ -10,7 +10,7 @@ from schemas.common import EnvelopeFields, Frozen
 
 
 class SummaryRequestedData(Frozen):
-    period: str = Field(pattern=r"^\d{4}H[12]$", description="Half-year, e.g. \"2022H1\".",
+    period: str = Field(pattern=r"^[0-9]{4}H[12]$", description="Half-year, e.g. \"2022H1\".",
                         examples=["2022H1"])
     final: bool = Field(description="true finalises the period now; false republishes the draft.")
 

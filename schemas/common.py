@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
 
@@ -15,7 +16,7 @@ CPR_PATTERN = re.compile(r"\b\d{6}-?\d{4}\b")
 
 MunicipalityCode = Annotated[
     str,
-    StringConstraints(pattern=r"^\d{3}$"),
+    StringConstraints(pattern=r"^[0-9]{3}$"),
     Field(description="Three-digit Danish municipality code (kommunekode), e.g. \"480\".",
           examples=["480"]),
 ]
@@ -23,8 +24,23 @@ Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200),
 ]
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+
+
+def _plausible(instant: datetime) -> datetime:
+    """Reject instants whose UTC conversion would overflow or that no real event can have."""
+    try:
+        year = instant.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise ValueError(f"year must lie between {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return instant
+
+
 Timestamp = Annotated[
     AwareDatetime,
+    AfterValidator(_plausible),
     Field(description="RFC 3339 date-time with an explicit offset; naive times are invalid.",
           examples=["2022-03-01T09:30:00+01:00"]),
 ]

@@ -21,6 +21,7 @@ from schemas.commands import SummaryRequested
 from schemas.common import CPR_PATTERN, find_cpr
 from schemas.events import INPUT_TYPES, TOPIC_ADAPTERS
 from schemas.reporting import REPORTING_ADAPTER, REPORTING_TYPES
+from schemas.summary import CommitteeSummaryPublished
 
 _CPR_BYTES = re.compile(CPR_PATTERN.pattern.encode())
 
@@ -29,6 +30,7 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     **TOPIC_ADAPTERS,
     topics.COMMANDS: TypeAdapter(SummaryRequested),
     topics.REPORTING: REPORTING_ADAPTER,
+    topics.SUMMARIES: TypeAdapter(CommitteeSummaryPublished),
 }
 _TYPES_ON_TOPIC: dict[str, set[str]] = {
     topic: {name for name, (_, t) in INPUT_TYPES.items() if t == topic}
@@ -36,6 +38,7 @@ _TYPES_ON_TOPIC: dict[str, set[str]] = {
 }
 _TYPES_ON_TOPIC[topics.COMMANDS] = {"summary.requested"}
 _TYPES_ON_TOPIC[topics.REPORTING] = set(REPORTING_TYPES)
+_TYPES_ON_TOPIC[topics.SUMMARIES] = {"committee_summary.published"}
 _KNOWN_TYPES = set().union(*_TYPES_ON_TOPIC.values())
 
 
@@ -47,25 +50,67 @@ class Rejection:
     detail: str
 
 
+def _may_hide_cpr(raw: bytes) -> bool:
+    """Whether a CPR could be in the value: visible digits, or digits behind escapes/non-ASCII."""
+    return bool(_CPR_BYTES.search(raw)) or b"\\" in raw or not raw.isascii()
+
+
+def _every_pair(pairs: list[tuple[str, Any]]) -> list[Any]:
+    """JSON object hook keeping duplicate keys: their values must be scanned too."""
+    return [item for pair in pairs for item in pair]
+
+
 def contains_cpr(raw: bytes) -> bool:
-    """Cheap byte scan first; only a hit pays for parsing, to look at strings alone."""
-    if not _CPR_BYTES.search(raw):
+    """True when any string (key or value) of the JSON value looks like a CPR number.
+
+    A byte scan decides when the full parse is needed; the parse keeps duplicate keys and
+    decodes escapes, so `\\u0030101901234` or a CPR under a repeated key is found too.
+    """
+    if not _may_hide_cpr(raw):
         return False
     try:
-        return find_cpr(json.loads(raw))
-    except ValueError:
-        return True  # unparseable: treat any CPR-like run as one
+        return find_cpr(json.loads(raw, object_pairs_hook=_every_pair))
+    except (ValueError, RecursionError):
+        return bool(_CPR_BYTES.search(raw))
+
+
+def _mask_digits(match: re.Match[bytes]) -> bytes:
+    return bytes(c if c == ord("-") else ord("X") for c in match[0])
 
 
 def mask_cpr(raw: bytes) -> bytes:
-    """Replace every CPR-like run of digits with X's of the same shape."""
-    return _CPR_BYTES.sub(lambda m: bytes(b"X" if c != ord("-") else b"-" for c in m[0]), raw)
+    """Replace every CPR-like run of digits with X's of the same shape.
+
+    When a CPR hides behind JSON escapes, the value is re-serialised with every string
+    masked, so no personal ID survives in what we pass on.
+    """
+    masked = _CPR_BYTES.sub(_mask_digits, raw)
+    if not contains_cpr(masked):
+        return masked
+    try:
+        obj = json.loads(masked)
+    except (ValueError, RecursionError):
+        return re.sub(rb"[0-9]", b"X", masked)
+    return json.dumps(_mask_strings(obj), ensure_ascii=False).encode()
+
+
+def _mask_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return CPR_PATTERN.sub(lambda m: re.sub(r"\d", "X", m[0]), value)
+    if isinstance(value, dict):
+        return {_mask_strings(k): _mask_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_strings(v) for v in value]
+    return value
 
 
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors(include_input=False, include_url=False, include_context=False):
-        location = ".".join(str(p) for p in item["loc"]) or "(event)"
+        loc = list(item["loc"])
+        if item["type"] == "extra_forbidden" and loc:
+            loc[-1] = "<unknown field>"  # the sender's key: never echo it
+        location = ".".join(str(p) for p in loc) or "(event)"
         parts.append(f"{location}: {item['msg']}")
         if len(parts) == 5:
             break
@@ -85,7 +130,7 @@ def decode(topic: str, raw: bytes | None) -> BaseModel | Rejection:
         except (ValidationError, RecursionError):
             pass
         else:
-            if _CPR_BYTES.search(raw) and find_cpr(json.loads(raw)):
+            if contains_cpr(raw):
                 return Rejection("cpr_number", "a string contains a CPR-like number")
             return event
     return _diagnose(topic, raw, adapter)
@@ -104,7 +149,7 @@ def _diagnose(topic: str, raw: bytes | None, adapter: TypeAdapter[Any] | None) -
         return Rejection("invalid_json", f"value is not JSON ({type(exc).__name__})")
     except RecursionError:
         return Rejection("invalid_json", "value is nested too deeply")
-    if _CPR_BYTES.search(raw) and find_cpr(obj):
+    if contains_cpr(raw):
         return Rejection("cpr_number", "a string contains a CPR-like number")
     if not isinstance(obj, dict):
         return Rejection("invalid_event", "value is not a JSON object")
@@ -115,7 +160,7 @@ def _diagnose(topic: str, raw: bytes | None, adapter: TypeAdapter[Any] | None) -
         return Rejection("wrong_topic", f"{event_type} does not belong on {topic}")
     version = obj.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and version != 1:
-        return Rejection("unsupported_schema_version", f"schema_version {version} is not 1")
+        return Rejection("unsupported_schema_version", "schema_version is not 1")
     try:
         adapter.validate_json(raw)
     except ValidationError as exc:

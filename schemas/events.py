@@ -216,7 +216,7 @@ class MilestoneUpdatedData(Frozen):
 
 class FollowupMeetingHeldData(Frozen):
     plan_id: Identifier = Field(description="The plan followed up on.")
-    cases_rereviewed: int = Field(ge=0, description="Cases re-reviewed at the meeting.")
+    cases_rereviewed: int = Field(ge=0, le=100_000, description="Cases re-reviewed at the meeting.")
 
 
 class DevelopmentPlanAdopted(EnvelopeFields):

@@ -83,7 +83,7 @@ class DevelopmentPlanFigures(Frozen):
 
 
 class SummaryData(Frozen):
-    period: str = Field(pattern=r"^\d{4}H[12]$", examples=["2022H1"])
+    period: str = Field(pattern=r"^[0-9]{4}H[12]$", examples=["2022H1"])
     status: SummaryStatus
     revision: int = Field(ge=0)
     as_of: Timestamp

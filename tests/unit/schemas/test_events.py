@@ -103,8 +103,6 @@ def test_summary_figures_may_be_null_where_the_contract_says_so() -> None:
     CommitteeSummaryPublished.model_validate_json(encode(event))
 
 
-@pytest.mark.xfail(strict=True, reason="schemas/decode.py ADAPTERS has no entry for taskforce.summaries: "
-                   "decode() calls a valid committee_summary.published 'unknown_event_type'")
 def test_committee_summary_decodes_on_the_summaries_topic() -> None:
     assert outcome(topics.SUMMARIES, encode(valid("committee_summary.published"))) == "ok"
 
@@ -265,11 +263,8 @@ def test_source_of_1_and_100_chars_is_valid(event_type: str) -> None:
     assert reason_for(event_type, valid(event_type, source="x" * 100)) == "ok"
 
 
-_UNICODE_CODE = ("schemas/common.py MunicipalityCode pattern r'^\\d{3}$' is Unicode-aware: "
-                 "'４８０' and '٤٨٠' are accepted as municipality codes; use [0-9]")
 
 
-@pytest.mark.xfail(strict=True, reason=_UNICODE_CODE)
 @pytest.mark.parametrize("code", ["４８０", "٤٨٠"])
 def test_municipality_code_digits_are_ascii(code: str) -> None:
     assert reason_for("notification.received", valid("notification.received", municipality_code=code)) \
@@ -445,7 +440,7 @@ TYPE_VALID: list[tuple[str, Path, Any]] = [
     ("development_plan.adopted", ("data", "goals", 0, "milestones"),
      [{"milestone_id": "m-9", "title": "Én milepæl er nok", "due_on": "2022-06-30"}]),
     ("followup.meeting_held", ("data", "cases_rereviewed"), 0),
-    ("followup.meeting_held", ("data", "cases_rereviewed"), 1101901234),  # a number, not a string
+    ("followup.meeting_held", ("data", "cases_rereviewed"), 100_000),  # the upper bound
     ("summary.requested", ("data", "period"), "2022H2"),
     ("summary.requested", ("data", "final"), False),
     ("notification.received", ("data", "urgent"), False),
@@ -482,25 +477,16 @@ def test_every_value_of_a_contract_enum_is_accepted(event_type: str, path: Path,
         assert reason_for(event_type, with_value(valid(event_type), path, member)) == "ok", member
 
 
-_UNICODE_PERIOD = ("schemas/commands.py SummaryRequestedData.period pattern r'^\\d{4}H[12]$' is "
-                   "Unicode-aware (so is schemas/summary.py SummaryData.period): '٢٠٢٢H1' and "
-                   "'２０２２H1' are accepted; use [0-9]")
 
 
-@pytest.mark.xfail(strict=True, reason=_UNICODE_PERIOD)
 @pytest.mark.parametrize("period", ["٢٠٢٢H1", "２０２２H1"])
 def test_period_digits_are_ascii(period: str) -> None:
     event = with_value(valid("summary.requested"), ("data", "period"), period)
     assert reason_for("summary.requested", event) == "invalid_event"
 
 
-_TIMESTAMP_RANGE = ("schemas/common.py Timestamp (AwareDatetime) has no range: '0001-01-01T00:00:00+01:00' "
-                    "and '9999-12-31T23:30:00-01:00' are accepted though their UTC (or Copenhagen) "
-                    "instant is outside datetime's range, so services/common/projection.py:154 "
-                    "occurred_at.astimezone(UTC) raises OverflowError on them")
 
 
-@pytest.mark.xfail(strict=True, reason=_TIMESTAMP_RANGE)
 @pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00",
                                        "9999-12-31T23:30:00+00:00"])
 def test_an_accepted_timestamp_converts_to_utc_and_local_time(timestamp: str) -> None:

@@ -262,7 +262,7 @@ def test_every_event_message_is_keyed_by_municipality_code(asyncapi: dict[str, A
     for name, message in asyncapi["components"]["messages"].items():
         if f"#/components/messages/{name}" in dlq:
             continue
-        assert message["bindings"]["kafka"]["key"]["pattern"] == r"^\d{3}$", name
+        assert message["bindings"]["kafka"]["key"]["pattern"] == r"^[0-9]{3}$", name
         assert message["correlationId"]["location"] == "$message.payload#/correlation_id", name
 
 
