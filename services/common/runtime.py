@@ -58,6 +58,9 @@ class Runtime:
     input_topics: list[str]
     handler: BatchHandler | None = None
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Hooks around a rebuild's replay (the reporting service holds back summaries meanwhile).
+    before_replay: Callable[[], None] | None = None
+    after_replay: Callable[[], Awaitable[None]] | None = None
     outage: bool = False
     batches: int = 0
     subscriber: Any = None

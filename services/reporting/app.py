@@ -27,6 +27,8 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
     processor = SummaryProcessor(settings, replica, runtime.broker, runtime.metrics)
     runtime.startup.append(processor.setup)
     attach_consumer(runtime, processor.apply_batch)
+    runtime.before_replay = lambda: setattr(processor, "replaying", True)
+    runtime.after_replay = processor.refresh_all
     secret = settings.session_secret
     if not secret:
         log.warning("TASKFORCE_SESSION_SECRET not set: browser sessions end with this process")

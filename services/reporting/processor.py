@@ -60,6 +60,8 @@ class SummaryProcessor:
         self.metrics = metrics
         self.grace = timedelta(days=settings.grace_days)
         self.maybe_pending = True
+        #: During a rebuild's replay only the replica is written; summaries wait for the end.
+        self.replaying = False
 
     async def setup(self) -> None:
         await self.replica.setup()
@@ -76,6 +78,8 @@ class SummaryProcessor:
             (entry.final if command.data.final else entry.republish).add(command.data.period)
         moves = await self.replica.raise_watermarks(marks) if marks else {}
         await self.replica.add_periods({m: t.periods for m, t in touched.items()})
+        if self.replaying:
+            return out
         summaries: list[dict[str, Any]] = []
         for code, entry in touched.items():
             summaries += await self._refresh(code, entry, moves.get(code))
@@ -144,6 +148,14 @@ class SummaryProcessor:
                 to_publish.append(self._summary_doc(code, data, key, entry.correlation_id))
             computed[period.name] = data
         return to_publish
+
+    async def refresh_all(self) -> None:
+        """Recompute every municipality's periods (after a replay); publish only real changes."""
+        self.replaying = False
+        summaries: list[dict[str, Any]] = []
+        for code in await self.replica.municipality_codes():
+            summaries += await self._refresh(code, Touched(everything=True), None)
+        await self._publish(summaries)
 
     def _dirty(self, known: list[Period], entry: Touched,
                move: tuple[datetime | None, datetime] | None) -> list[Period]:

@@ -112,6 +112,9 @@ class Replica:
     async def watermark(self, code: str) -> datetime | None:
         return await read_watermark(self.db[MUNICIPALITIES], code)
 
+    async def municipality_codes(self) -> list[str]:
+        return sorted([d["_id"] async for d in self.db[MUNICIPALITIES].find({}, {"_id": 1})])
+
     async def periods(self, code: str) -> list[Period]:
         cursor = self.db[PERIODS].find({"municipality_code": code}, {"period": 1})
         return sorted([Period.parse(d["period"]) async for d in cursor])

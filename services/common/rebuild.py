@@ -1,0 +1,86 @@
+"""Rebuild a service's projections from its input topics, then switch the live group over.
+
+1. Note the end offsets of the input topics (what "caught up" means).
+2. Drop the service's projection collections (the reporting service keeps its published
+   summaries, so revision numbering goes on and unchanged figures are not republished).
+3. Replay the topics from the earliest offset under a fresh consumer group, through the very
+   same batch handler the live service uses (so rebuilt equals live by construction).
+4. Commit the replay's final positions to the service's live group, so the service resumes
+   exactly after what was rebuilt.
+
+Run it with the service's replicas stopped. Reporting events re-emitted during a rebuild
+carry versions the reporting replica already has, and are ignored there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from services.common.kafka import ensure_topics
+from services.common.records import publish_all
+
+if TYPE_CHECKING:
+    from services.common.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Collections a rebuild must not drop: they are history, not projections.
+KEEP = {"summaries"}
+
+
+async def rebuild(runtime: Runtime) -> dict[str, Any]:
+    settings = runtime.settings
+    assert runtime.handler is not None
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
+    started = time.perf_counter()
+    dropped = [name for name in await runtime.db.list_collection_names() if name not in KEEP]
+    for name in dropped:
+        await runtime.db.drop_collection(name)
+    for step in runtime.startup:
+        await step()
+    replay_group = f"{settings.group_id}-rebuild-{int(time.time())}"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=replay_group,
+        enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    await runtime.broker.connect()
+    if runtime.before_replay:
+        runtime.before_replay()
+    records_seen = 0
+    try:
+        partitions = [TopicPartition(topic, p) for topic in runtime.input_topics
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = await consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+            batch = await consumer.getmany(timeout_ms=500, max_records=settings.batch_max_records)
+            records = [r for part in batch.values() for r in part]
+            if records:
+                await publish_all(runtime.broker, await runtime.handler(records))
+                records_seen += len(records)
+        positions = {tp: await consumer.position(tp) for tp in partitions}
+        if runtime.after_replay:
+            await runtime.after_replay()
+    finally:
+        await consumer.stop()
+    # Switch over: the live group resumes right after what the rebuild applied.
+    live = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.group_id,
+                            enable_auto_commit=False)
+    await live.start()
+    try:
+        live.assign(list(positions))
+        await live.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in positions.items()})
+    finally:
+        await live.stop()
+        await runtime.broker.stop()
+        await runtime.mongo.close()
+    summary = {"service": settings.service, "records_replayed": records_seen, "dropped": sorted(dropped),
+               "seconds": round(time.perf_counter() - started, 2)}
+    log.info("rebuild finished", extra=summary)
+    return summary
