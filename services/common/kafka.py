@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
 
 from schemas.topics import DEFAULT_PARTITIONS
 
@@ -47,3 +49,28 @@ async def ensure_topics(
             await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
         finally:
             await admin.close()
+
+
+async def commit_offsets(bootstrap_servers: str, group_id: str, positions: dict[TopicPartition, int],
+                         wait_s: float = 30.0) -> None:
+    """Commit `positions` for `group_id` as a proper member of the group.
+
+    The group's own consumers must be stopped: this consumer joins, is assigned every
+    partition, commits and leaves. (A manually assigned consumer's commit carries no member
+    id, which some brokers — the embedded one among them — refuse.)
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.subscribe(topics=sorted({tp.topic for tp in positions}))
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while not set(positions) <= consumer.assignment():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"group {group_id} still has other members; stop them first")
+            await consumer.getmany(timeout_ms=100, max_records=1)
+        for tp, offset in positions.items():
+            consumer.seek(tp, offset)
+        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in positions.items()})
+    finally:
+        await consumer.stop()

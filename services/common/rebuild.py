@@ -19,9 +19,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
 
-from services.common.kafka import ensure_topics
+from services.common.kafka import commit_offsets, ensure_topics
 from services.common.records import publish_all
 
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
         ends = await consumer.end_offsets(partitions)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+        while await _behind(consumer, ends):
             batch = await consumer.getmany(timeout_ms=500, max_records=settings.batch_max_records)
             records = [r for part in batch.values() for r in part]
             if records:
@@ -70,17 +69,19 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
     finally:
         await consumer.stop()
     # Switch over: the live group resumes right after what the rebuild applied.
-    live = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.group_id,
-                            enable_auto_commit=False)
-    await live.start()
     try:
-        live.assign(list(positions))
-        await live.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in positions.items()})
+        await commit_offsets(settings.kafka_bootstrap_servers, settings.group_id, positions)
     finally:
-        await live.stop()
         await runtime.broker.stop()
         await runtime.mongo.close()
     summary = {"service": settings.service, "records_replayed": records_seen, "dropped": sorted(dropped),
                "seconds": round(time.perf_counter() - started, 2)}
     log.info("rebuild finished", extra=summary)
     return summary
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False

@@ -6,7 +6,8 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+
+from services.common.kafka import commit_offsets
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
@@ -42,7 +43,6 @@ async def rewind(bootstrap: str, group: str, topics: list[str]) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     try:
         partitions = await _partitions(consumer, topics)
-        consumer.assign(partitions)
-        await consumer.commit({tp: OffsetAndMetadata(0, "") for tp in partitions})
     finally:
         await consumer.stop()
+    await commit_offsets(bootstrap, group, dict.fromkeys(partitions, 0))

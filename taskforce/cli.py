@@ -1,0 +1,485 @@
+"""The `taskforce` command: publish feeds, read summaries and reports, show the contract, run the demo.
+
+    taskforce publish FILE... [--dry-run] [--strict]      validate, then send JSONL/CSV feeds
+    taskforce summaries [--municipality CODE] [--json]    the latest summaries, from the API
+    taskforce reports --municipality CODE [--out DIR]     every period's committee report as HTML
+    taskforce schema [TYPE]                               event types; a type's JSON Schema + example
+    taskforce demo                                        what `make run` does after `make up`
+
+Exit codes: 0 success; 1 when a feed had rejected lines; 2 on usage, connection or API errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import uuid
+from collections.abc import Coroutine, Iterable
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from schemas import topics
+from schemas.decode import Rejection, decode
+from schemas.generate import event_types
+from schemas.municipalities import MUNICIPALITY_NAMES
+from services.reporting.domain.periods import Period
+from taskforce import demo as demo_scenario
+from taskforce import publisher, settle, stack
+from taskforce.feed import FeedLine
+from taskforce.summaries_view import (
+    Api,
+    ApiError,
+    latest_summaries,
+    resolve_token,
+    summaries_table,
+    tokens_path,
+    write_reports,
+)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Task Force monitoring: publish municipal feeds, read committee summaries "
+                       "and reports.")
+
+USAGE_ERROR = 2
+T = TypeVar("T")
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console for this invocation; wide tables when the output is not a terminal."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 160
+    return console
+
+
+def _fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
+    _console(stderr=True).print(f"[red]✗[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a command's async body; API and broker failures become a message and exit code 2."""
+    try:
+        return asyncio.run(coroutine)
+    except ApiError as exc:
+        raise _fail(str(exc)) from None
+    except publisher.PublishError as exc:
+        raise _fail(str(exc)) from None
+    except settle.SettleTimeout as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.callback()
+def _main() -> None:
+    # Connection problems are reported once, by us, not as aiokafka's per-attempt log lines.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger("services.common.kafka").setLevel(logging.ERROR)
+
+
+def _default_bootstrap() -> str:
+    return f"127.0.0.1:{os.environ.get('TASKFORCE_KAFKA_PORT', '9092')}"
+
+
+def _default_api() -> str:
+    return f"http://127.0.0.1:{stack.service_port('reporting')}"
+
+
+Bootstrap = Annotated[str | None, typer.Option(
+    "--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", show_default="127.0.0.1:9092",
+    help="Kafka bootstrap address.")]
+Prefix = Annotated[str, typer.Option("--topic-prefix", envvar="TASKFORCE_TOPIC_PREFIX",
+                                     help="Prefix of every topic and consumer group.")]
+ApiUrl = Annotated[str | None, typer.Option(
+    "--api", envvar="TASKFORCE_API_URL", show_default="http://127.0.0.1:8000",
+    help="The reporting service's base URL.")]
+Token = Annotated[str | None, typer.Option("--token", envvar="TASKFORCE_TOKEN", show_envvar=True,
+                                           help="API token [default: the \"*\" token of the tokens file]")]
+
+
+# --- publish ------------------------------------------------------------------------------
+
+
+@app.command()
+def publish(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True,
+                                                help="JSON Lines (.jsonl, .ndjson) or CSV (.csv) feeds.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; send nothing.")] = False,
+    strict: Annotated[bool, typer.Option("--strict",
+                                         help="Stop at the first bad line; send nothing.")] = False,
+    bootstrap_servers: Bootstrap = None,
+    topic_prefix: Prefix = "",
+) -> None:
+    """Validate every line of every file, then send the valid records, keyed by municipality code.
+
+    Bad lines are listed (file, line, reason; never their content) and not sent. Exit code 0
+    when nothing was rejected, 1 when anything was, 2 on usage or connection errors.
+    """
+    problems = publisher.unsupported(files)
+    if problems:
+        raise _fail("; ".join(problems))
+    try:
+        outcome = _run(publisher.publish(files, bootstrap=bootstrap_servers or _default_bootstrap(),
+                                         prefix=topic_prefix,
+                                         strict=strict, dry_run=dry_run, console=_console()))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise _fail(f"cannot read {exc.filename or 'a feed file'} ({reason})") from None
+    raise typer.Exit(outcome.exit_code)
+
+
+# --- summaries and reports ----------------------------------------------------------------
+
+
+def _api(url: str | None, token: str | None) -> Api:
+    try:
+        return Api(url or _default_api(), resolve_token(token))
+    except ApiError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def summaries(
+    municipality: Annotated[list[str] | None, typer.Option(
+        "--municipality", "-m",
+        help="Three-digit code; repeat for several [default: the seed municipalities]")] = None,
+    period: Annotated[str | None, typer.Option("--period", "-p", help="Half-year, e.g. 2022H1.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summaries' data as JSON.")] = False,
+    api: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """The latest committee summaries, read from the reporting service's HTTP API."""
+    codes = _codes(municipality)
+    if period is not None and not _is_period(period):
+        raise _fail(f"--period must look like 2022H1, not {period!r}")
+    client = _api(api, token)
+    rows = _run(latest_summaries(client, codes, period))
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    console = _console()
+    if not rows:
+        console.print(f"No summaries yet for {', '.join(codes)}" + (f" in {period}." if period else "."))
+        return
+    console.print(summaries_table(rows))
+
+
+@app.command()
+def reports(
+    municipality: Annotated[str, typer.Option("--municipality", "-m", help="Three-digit code.")],
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory for the HTML files.")] = Path(
+        "reports"),
+    api: ApiUrl = None,
+    token: Token = None,
+) -> None:
+    """Write every period's committee report of a municipality as `<code>-<period>.html`."""
+    (code,) = _codes([municipality])
+    paths = _run(write_reports(_api(api, token), code, out))
+    if not paths:
+        _console().print(f"No summaries yet for {code}: no reports written.")
+    for path in paths:
+        typer.echo(str(path))
+
+
+def _codes(given: list[str] | None) -> list[str]:
+    codes = list(dict.fromkeys(given)) if given else sorted(MUNICIPALITY_NAMES)
+    bad = [c for c in codes if not (len(c) == 3 and c.isascii() and c.isdigit())]
+    if bad:
+        raise _fail(f"a municipality code has three digits, e.g. 480 (not {', '.join(map(repr, bad))})")
+    return codes
+
+
+def _is_period(name: str) -> bool:
+    try:
+        Period.parse(name)
+    except ValueError:
+        return False
+    return True
+
+
+# --- schema -------------------------------------------------------------------------------
+
+#: Per event type: occurred_at, source and data of its example (municipality 480, Nordfyn).
+_EXAMPLES: dict[str, tuple[str, str, dict[str, Any]]] = {}
+_AT = "2022-03-01T14:10:00+01:00"
+_RATINGS = {"assessment": 2, "intervention": 3, "follow_up": 2, "involvement": 3}
+_MILESTONE = {"milestone_id": "m-480-1-1", "title": "Fast underretningsteam etableret",
+              "due_on": "2020-10-01"}
+
+
+def _example(event_type: str, occurred_at: str, source: str, **data: Any) -> None:
+    _EXAMPLES[event_type] = (occurred_at, source, data)
+
+
+_example("application.submitted", "2019-11-21T10:00:00+01:00", "esdh.nordfyn", application_id="a-480-1",
+         reasons=["rising_caseload", "rising_notifications", "competence_gap"])
+_example("application.decided", "2019-12-17T11:00:00+01:00", "socialstyrelsen.taskforce",
+         application_id="a-480-1", decision="approved", expected_start="2020-02-01")
+_example("course.started", "2020-02-03T09:00:00+01:00", "socialstyrelsen.taskforce", course_id="c-480-1",
+         application_id="a-480-1", planned_end="2022-01-31")
+_example("course.completed", "2022-01-31T15:00:00+01:00", "socialstyrelsen.taskforce", course_id="c-480-1")
+_example("notification.received", "2022-03-01T09:30:00+01:00", "dubu.nordfyn",
+         notification_id="u-480-000001", child_ref="b-480-004711", reporter="school", urgent=False)
+_example("notification.assessed", _AT, "dubu.nordfyn", notification_id="u-480-000001",
+         outcome="advice_and_guidance")
+_example("case_review.completed", "2020-03-12T10:15:00+01:00", "taskforce.sagsgennemgang",
+         review_id="r-480-001", course_id="c-480-1", case_ref="sag-480-1234", phase="baseline",
+         ratings=_RATINGS, legal_findings=[{"code": "sel48.boernesamtale", "severity": "major"}])
+_example("development_plan.adopted", "2020-06-23T14:00:00+02:00", "udviklingsplan.nordfyn",
+         plan_id="up-480-1", course_id="c-480-1",
+         goals=[{"goal_id": "g-480-1", "title": "Rettidig håndtering af underretninger", "milestones": [
+             _MILESTONE,
+             {"milestone_id": "m-480-1-2", "title": "Månedlig ledelsesinformation", "due_on": "2021-03-01"},
+         ]}])
+_example("milestone.updated", "2020-09-14T10:00:00+02:00", "udviklingsplan.nordfyn", plan_id="up-480-1",
+         milestone_id="m-480-1-1", status="in_progress")
+_example("followup.meeting_held", "2020-08-04T13:30:00+02:00", "udviklingsplan.nordfyn",
+         plan_id="up-480-1", cases_rereviewed=3)
+_example("summary.requested", "2022-07-02T08:00:00+02:00", "taskforce.cli", period="2022H1", final=True)
+_DIMENSIONS = ("assessment", "intervention", "follow_up", "involvement")
+_example(
+    "committee_summary.published", "2022-07-15T00:00:05+02:00", "taskforce.reporting",
+    period="2022H1", status="final", revision=0, as_of="2022-07-01T00:00:00+02:00",
+    course={"status": "running", "course_id": "c-480-1", "started_on": "2021-02-01",
+            "planned_end": "2022-12-31", "month_of_course": 18},
+    notifications={"received": 10, "assessed": 9, "assessed_within_24h": 8, "share_within_24h": 0.8,
+                   "median_hours_to_assessment": 6.5, "overdue_unassessed": 1, "urgent_received": 2},
+    case_reviews={"completed": 6, "baseline": 4, "follow_up": 2,
+                  "mean_rating": dict(zip(_DIMENSIONS, (2.5, 3.0, 2.17, 3.33), strict=True)),
+                  "share_meeting_standard": dict(zip(_DIMENSIONS, (0.5, 0.67, 0.33, 0.83), strict=True)),
+                  "legal_findings": {"major": 2, "minor": 3}},
+    development_plan={"milestones_total": 8, "achieved": 3, "in_progress": 2, "at_risk": 1, "missed": 1,
+                      "not_started": 1, "overdue": 2, "meetings_held": 4, "longest_gap_days": 49,
+                      "cadence_ok": False},
+    highlights=["Andelen af underretninger vurderet inden for 24 timer faldt fra 92 % til 80 %."],
+)
+_example("reporting.course_changed", "2020-02-03T09:00:00+01:00", "taskforce.intake", entity_id="course",
+         version=3, watermark="2020-02-03T09:00:00+01:00", state={
+             "applications": [{"application_id": "a-480-1", "submitted_at": "2019-11-21T10:00:00+01:00",
+                               "reasons": ["rising_caseload"], "decided_at": "2019-12-17T11:00:00+01:00",
+                               "decision": "approved", "expected_start": "2020-02-01"}],
+             "courses": [{"course_id": "c-480-1", "application_id": "a-480-1",
+                          "started_at": "2020-02-03T09:00:00+01:00", "planned_end": "2022-01-31"}]})
+_example("reporting.notification_changed", _AT, "taskforce.intake", entity_id="u-480-000001", version=2,
+         watermark=_AT, state={"notification_id": "u-480-000001", "received_at": "2022-03-01T09:30:00+01:00",
+                               "urgent": False, "reporter": "school", "assessed_at": _AT,
+                               "outcome": "advice_and_guidance"})
+_example("reporting.case_review_changed", _AT, "taskforce.analysis", entity_id="r-480-001", version=1,
+         watermark=_AT, state={"review_id": "r-480-001", "course_id": "c-480-1", "case_ref": "sag-480-1234",
+                               "phase": "baseline", "ratings": _RATINGS,
+                               "legal_findings": {"major": 1, "minor": 0},
+                               "completed_at": "2020-03-12T10:15:00+01:00"})
+_example("reporting.plan_changed", _AT, "taskforce.followup", entity_id="up-480-1", version=1, watermark=_AT,
+         state={"plan_id": "up-480-1", "course_id": "c-480-1", "adopted_at": "2020-06-23T14:00:00+02:00",
+                "adopted_on": "2020-06-23", "milestones": [{**_MILESTONE, "goal_id": "g-480-1"}]})
+_example("reporting.milestone_changed", _AT, "taskforce.followup", entity_id="m-480-1-1", version=2,
+         watermark=_AT, state={"plan_id": "up-480-1", "milestone_id": "m-480-1-1", "history": [
+             {"status": "in_progress", "effective_at": "2020-09-14T10:00:00+02:00",
+              "event_id": "5b1f3c2a-9d4e-4f6a-8b7c-1d2e3f4a5b6c"}]})
+_MEETING_ID = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+_example("reporting.meeting_changed", _AT, "taskforce.followup", entity_id=_MEETING_ID, version=1,
+         watermark=_AT, state={"meeting_id": _MEETING_ID, "plan_id": "up-480-1",
+                               "held_at": "2020-08-04T13:30:00+02:00", "held_on": "2020-08-04",
+                               "cases_rereviewed": 3})
+_EXAMPLE_NAMESPACE = uuid.UUID("6a0f9c1e-2d3b-4e5f-8a7b-9c0d1e2f3a4b")
+
+
+def example_event(event_type: str) -> dict[str, Any]:
+    """One valid event of the type (`schemas.decode.decode` accepts it on its topic)."""
+    occurred_at, source, data = _EXAMPLES[event_type]
+    return {
+        "event_id": str(uuid.uuid5(_EXAMPLE_NAMESPACE, event_type)),
+        "event_type": event_type,
+        "schema_version": event_types()[event_type][2],
+        "occurred_at": occurred_at,
+        "municipality_code": "480",
+        "source": source,
+        "data": data,
+    }
+
+
+def schema_text(event_type: str) -> str:
+    """The generated JSON Schema file of the type, as shipped in the `schemas` package."""
+    return files("schemas").joinpath("jsonschema", f"{event_type}.json").read_text(encoding="utf-8")
+
+
+@app.command()
+def schema(
+    event_type: Annotated[str | None, typer.Argument(metavar="[TYPE]", help="An event type, e.g. "
+                                                      "notification.received.")] = None,
+    example: Annotated[bool, typer.Option("--example",
+                                          help="Print only the example, as one JSON line.")] = False,
+) -> None:
+    """Without TYPE: every event type and its topic. With TYPE: its JSON Schema and a valid example."""
+    types = event_types()
+    console = _console()
+    if event_type is None:
+        table = Table(title="Event types (contract v1)", title_justify="left")
+        for column in ("event type", "topic", "kind", "schema version"):
+            table.add_column(column)
+        for name, (_model, topic, version) in types.items():
+            kind = {topics.COMMANDS: "command", topics.SUMMARIES: "output",
+                    topics.REPORTING: "internal"}.get(topic, "input")
+            table.add_row(name, topic, kind, str(version))
+        console.print(table)
+        console.print("Show one: [bold]taskforce schema TYPE[/]")
+        return
+    if event_type not in types:
+        raise _fail(f"unknown event type {event_type!r}; known: {', '.join(types)}")
+    event = example_event(event_type)
+    if example:
+        typer.echo(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        return
+    topic = types[event_type][1]
+    console.print(f"[bold]{event_type}[/] on topic [bold]{topic}[/], record key = municipality_code\n")
+    console.print(f"[bold]JSON Schema[/] (schemas/jsonschema/{event_type}.json):")
+    console.print(Syntax(schema_text(event_type).rstrip("\n"), "json", theme="ansi_dark",
+                         background_color="default", word_wrap=True))
+    console.print("\n[bold]Example event[/] (one line of a JSON Lines feed):")
+    console.print(Syntax(json.dumps(event, ensure_ascii=False, indent=2), "json", theme="ansi_dark",
+                         background_color="default", word_wrap=True))
+
+
+# --- demo ---------------------------------------------------------------------------------
+
+
+def close_command(code: str, period: str, source: str = "taskforce.demo") -> FeedLine:
+    """`summary.requested` with final true for one municipality's period, ready to send."""
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "summary.requested",
+        "schema_version": 1,
+        "occurred_at": datetime.now(demo_scenario.TZ).isoformat(timespec="seconds"),
+        "municipality_code": code,
+        "source": source,
+        "correlation_id": f"close.{code}.{period}",
+        "data": {"period": period, "final": True},
+    }
+    value = json.dumps(event, separators=(",", ":")).encode()
+    decoded = decode(topics.COMMANDS, value)
+    if isinstance(decoded, Rejection):  # our own construction: a bug, not input
+        raise ValueError(f"invalid summary.requested: {decoded.reason}: {decoded.detail}")
+    return FeedLine(0, topics.COMMANDS, code.encode(), value, "summary.requested")
+
+
+async def drafts_to_close(api: Api, codes: Iterable[str], before: datetime) -> list[tuple[str, str]]:
+    """(code, period) of every period still `draft` that ended at or before `before`."""
+    found = []
+    async with api.client() as client:
+        for code in codes:
+            for entry in await api.periods(client, code):
+                if entry["status"] == "draft" and Period.parse(entry["period"]).end <= before:
+                    found.append((code, entry["period"]))
+    return found
+
+
+async def _settle(console: Console, bootstrap: str, prefix: str, what: str, timeout_s: float,
+                  quiet_s: float = settle.QUIET_S) -> None:
+    with console.status(f"{what}: waiting for the services …") as status:
+        def show(state: settle.Progress) -> None:
+            status.update(f"{what}: {settle.describe(state)}")
+
+        final = await settle.wait_until_settled(bootstrap, prefix, timeout_s=timeout_s, quiet_s=quiet_s,
+                                                on_progress=show)
+    console.print(f"[green]✓[/] {what}: settled ({final.summaries:,} summaries on the topic)")
+
+
+async def run_demo(*, seed: int, volume: float, out: Path, reports_dir: Path, bootstrap: str, prefix: str,
+                   api: Api, timeout_s: float = settle.TIMEOUT_S, quiet_s: float = settle.QUIET_S,
+                   console: Console | None = None) -> dict[str, Any]:
+    """Generate, publish, settle, close finished courses, settle again, then show and write reports."""
+    console = console or _console()
+    async with api.client() as client:  # fail fast, before any work, when the stack is not up
+        await api.get(client, "/readyz")
+        await api.periods(client, demo_scenario.MUNICIPALITIES[0].code)
+    events = await asyncio.to_thread(demo_scenario.generate, seed, volume)
+    paths = demo_scenario.write_feeds(events, out)
+    feeds = [path for name, path in sorted(paths.items()) if name.endswith(".jsonl")]
+    console.print(f"[green]✓[/] Demo scenario (seed {seed}, volume {volume:g}): {len(events):,} events "
+                  f"written to {out}/ (JSON Lines per topic; the CSV sample "
+                  f"{demo_scenario.CSV_SAMPLE_NAME} repeats their first rows and is not sent)")
+    outcome = await publisher.publish(feeds, bootstrap=bootstrap, prefix=prefix, console=console)
+    if outcome.exit_code:
+        raise publisher.PublishError("the demo feeds had rejected lines: a bug in the demo generator")
+    await _settle(console, bootstrap, prefix, "Published", timeout_s, quiet_s)
+
+    codes = sorted({event["municipality_code"] for event in events})
+    drafts = await drafts_to_close(api, codes, demo_scenario.SCENARIO_END)
+    if drafts:
+        commands = [close_command(code, period) for code, period in drafts]
+        await publisher.send_records(commands, bootstrap, prefix)
+        console.print(f"[green]✓[/] Asked for {len(drafts)} final summaries of finished courses "
+                      f"(summary.requested, final): " + ", ".join(f"{c} {p}" for c, p in drafts))
+        await _settle(console, bootstrap, prefix, "Closed", timeout_s, quiet_s)
+
+    rows = await latest_summaries(api, codes)
+    console.print(summaries_table(rows))
+    written: list[Path] = []
+    with console.status("Rendering the committee reports …"):
+        for code in codes:
+            written.extend(await write_reports(api, code, reports_dir))
+    console.print(f"[green]✓[/] {len(written)} committee reports (HTML) in {reports_dir}/:")
+    for path in written:
+        console.print(f"  {path}")
+    return {"events": len(events), "summaries": rows, "reports": written, "closed": drafts}
+
+
+def _print_access(console: Console, api_url: str) -> None:
+    console.print()
+    console.print(f"[bold]Reporting API[/]: {api_url}  "
+                  "(every call needs [bold]Authorization: Bearer <token>[/])")
+    console.print(f"  Tokens: {tokens_path()}  (JSON: token → municipality code, or \"*\" for all)")
+    console.print("  e.g.  TOKEN=$(.venv/bin/python -c 'from taskforce.stack import admin_token; "
+                  "print(admin_token())')", soft_wrap=True)
+    console.print(f'        curl -H "Authorization: Bearer $TOKEN" {api_url}/municipalities/480/summaries',
+                  soft_wrap=True)
+    console.print(f"  Browser: {api_url}/login  (sign in with a token from that file)")
+    console.print("  More: [bold]taskforce summaries[/], [bold]taskforce reports -m 480[/], "
+                  "[bold]taskforce schema[/]")
+    console.print()
+    console.print("The stack keeps running in the background; [bold]make down[/] stops it.")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic scenario.")] = (
+        demo_scenario.DEFAULT_SEED),
+    volume: Annotated[float, typer.Option("--volume", min=0.0,
+                                          help="Scale of the notification volume.")] = 1.0,
+    out: Annotated[Path, typer.Option("--out", file_okay=False,
+                                      help="Where the feeds are written.")] = Path("demo"),
+    reports_dir: Annotated[Path, typer.Option("--reports", file_okay=False,
+                                              help="Where the committee reports are written.")] = (
+        Path("reports")),
+    bootstrap_servers: Bootstrap = None,
+    topic_prefix: Prefix = "",
+    api: ApiUrl = None,
+    token: Token = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=1.0, help="Seconds to wait for the services to settle, each time.")] = (
+        settle.TIMEOUT_S),
+) -> None:
+    """Publish the demo scenario to the running stack (`make up`), wait for it to settle, show the results."""
+    api_url = api or _default_api()
+    client = _api(api_url, token)
+    console = _console()
+    _run(run_demo(seed=seed, volume=volume, out=out, reports_dir=reports_dir,
+                  bootstrap=bootstrap_servers or _default_bootstrap(), prefix=topic_prefix, api=client,
+                  timeout_s=timeout, console=console))
+    _print_access(console, api_url)
+
+
+def main() -> None:  # pragma: no cover - `python -m taskforce.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
