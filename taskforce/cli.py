@@ -18,7 +18,6 @@ import os
 import uuid
 from collections.abc import Coroutine, Iterable
 from datetime import datetime
-from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -29,7 +28,7 @@ from rich.table import Table
 
 from schemas import topics
 from schemas.decode import Rejection, decode
-from schemas.generate import event_types
+from schemas.generate import JSONSCHEMA_DIR, event_types
 from schemas.municipalities import MUNICIPALITY_NAMES
 from services.reporting.domain.periods import Period
 from taskforce import demo as demo_scenario
@@ -307,8 +306,12 @@ def example_event(event_type: str) -> dict[str, Any]:
 
 
 def schema_text(event_type: str) -> str:
-    """The generated JSON Schema file of the type, as shipped in the `schemas` package."""
-    return files("schemas").joinpath("jsonschema", f"{event_type}.json").read_text(encoding="utf-8")
+    """The generated JSON Schema file of the type, as shipped beside the `schemas` package's modules.
+
+    (The path comes from `schemas.generate`, which writes these files: `importlib.resources`
+    cannot open them when an editable install makes `schemas` a namespace package.)
+    """
+    return (JSONSCHEMA_DIR / f"{event_type}.json").read_text(encoding="utf-8")
 
 
 @app.command()
@@ -343,7 +346,7 @@ def schema(
     console.print(f"[bold]JSON Schema[/] (schemas/jsonschema/{event_type}.json):")
     console.print(Syntax(schema_text(event_type).rstrip("\n"), "json", theme="ansi_dark",
                          background_color="default", word_wrap=True))
-    console.print("\n[bold]Example event[/] (one line of a JSON Lines feed):")
+    console.print("\n[bold]Example event[/] (`--example` prints it as one JSON line):")
     console.print(Syntax(json.dumps(event, ensure_ascii=False, indent=2), "json", theme="ansi_dark",
                          background_color="default", word_wrap=True))
 

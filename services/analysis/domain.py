@@ -50,10 +50,11 @@ def rating_changes(reviews: Iterable[CaseReviewState]) -> dict[str, object]:
     latest: dict[str, CaseReviewState] = {}
     for review in reviews:
         key = review.case_ref
+        order = (review.completed_at, review.review_id)  # ties broken by id, not input order
         if review.phase is Phase.BASELINE:
-            if key not in baseline or review.completed_at < baseline[key].completed_at:
+            if key not in baseline or order < (baseline[key].completed_at, baseline[key].review_id):
                 baseline[key] = review
-        elif key not in latest or review.completed_at > latest[key].completed_at:
+        elif key not in latest or order > (latest[key].completed_at, latest[key].review_id):
             latest[key] = review
     cases = sorted(set(baseline) & set(latest))
     changes: dict[str, float | None] = {}

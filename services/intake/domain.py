@@ -12,7 +12,7 @@ events themselves (not from arrival order):
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import singledispatch
 from typing import Any
 
@@ -27,6 +27,12 @@ from schemas.events import (
 from schemas.reporting import ApplicationFacts, CourseFacts, CourseState, NotificationState
 
 # --- course --------------------------------------------------------------------------------
+
+
+def _key(at: datetime | None, *content: Any) -> tuple[Any, ...]:
+    """Compare by instant, then content, then spelling of the instant (so that one instant
+    written with two offsets still has a winner that does not depend on arrival order)."""
+    return (at, *content, at.isoformat() if at else "")
 
 
 def _later(new: tuple[Any, ...], old: tuple[Any, ...] | None) -> bool:
@@ -68,7 +74,7 @@ def _(event: ApplicationSubmitted, state: CourseState | None) -> CourseState:
     state = state or CourseState()
     facts = _application(state, event.data.application_id)
     reasons = sorted(event.data.reasons)
-    if _later((event.occurred_at, reasons), (facts.submitted_at, sorted(facts.reasons))):
+    if _later(_key(event.occurred_at, reasons), _key(facts.submitted_at, sorted(facts.reasons))):
         facts = facts.model_copy(update={"submitted_at": event.occurred_at, "reasons": reasons})
     return _with_application(state, facts)
 
@@ -77,8 +83,8 @@ def _(event: ApplicationSubmitted, state: CourseState | None) -> CourseState:
 def _(event: ApplicationDecided, state: CourseState | None) -> CourseState:
     state = state or CourseState()
     facts = _application(state, event.data.application_id)
-    new = (event.occurred_at, event.data.decision, event.data.expected_start)
-    if _later(new, (facts.decided_at, facts.decision, facts.expected_start)):
+    new = _key(event.occurred_at, event.data.decision, event.data.expected_start)
+    if _later(new, _key(facts.decided_at, facts.decision, facts.expected_start)):
         facts = facts.model_copy(update={"decided_at": event.occurred_at, "decision": event.data.decision,
                                          "expected_start": event.data.expected_start})
     return _with_application(state, facts)
@@ -88,8 +94,8 @@ def _(event: ApplicationDecided, state: CourseState | None) -> CourseState:
 def _(event: CourseStarted, state: CourseState | None) -> CourseState:
     state = state or CourseState()
     facts = _course(state, event.data.course_id)
-    new = (event.occurred_at, event.data.application_id, event.data.planned_end)
-    if _later(new, (facts.started_at, facts.application_id, facts.planned_end)):
+    new = _key(event.occurred_at, event.data.application_id, event.data.planned_end)
+    if _later(new, _key(facts.started_at, facts.application_id, facts.planned_end)):
         facts = facts.model_copy(update={"started_at": event.occurred_at,
                                          "application_id": event.data.application_id,
                                          "planned_end": event.data.planned_end})
@@ -100,7 +106,7 @@ def _(event: CourseStarted, state: CourseState | None) -> CourseState:
 def _(event: CourseCompleted, state: CourseState | None) -> CourseState:
     state = state or CourseState()
     facts = _course(state, event.data.course_id)
-    if _later((event.occurred_at,), (facts.completed_at,)):
+    if _later(_key(event.occurred_at), _key(facts.completed_at)):
         facts = facts.model_copy(update={"completed_at": event.occurred_at})
     return _with_course(state, facts)
 
@@ -120,8 +126,8 @@ def apply_notification(event: object, state: NotificationState | None) -> Notifi
 @apply_notification.register
 def _(event: NotificationReceived, state: NotificationState | None) -> NotificationState:
     state = state or NotificationState(notification_id=event.data.notification_id)
-    new = (event.occurred_at, event.data.reporter, event.data.urgent)
-    if _earlier(new, (state.received_at, state.reporter, state.urgent)):
+    new = _key(event.occurred_at, event.data.reporter, event.data.urgent)
+    if _earlier(new, _key(state.received_at, state.reporter, state.urgent)):
         state = state.model_copy(update={"received_at": event.occurred_at,
                                          "reporter": event.data.reporter, "urgent": event.data.urgent})
     return state
@@ -130,7 +136,7 @@ def _(event: NotificationReceived, state: NotificationState | None) -> Notificat
 @apply_notification.register
 def _(event: NotificationAssessed, state: NotificationState | None) -> NotificationState:
     state = state or NotificationState(notification_id=event.data.notification_id)
-    if _earlier((event.occurred_at, event.data.outcome), (state.assessed_at, state.outcome)):
+    if _earlier(_key(event.occurred_at, event.data.outcome), _key(state.assessed_at, state.outcome)):
         state = state.model_copy(update={"assessed_at": event.occurred_at, "outcome": event.data.outcome})
     return state
 
@@ -139,7 +145,7 @@ def unassessed_overdue(
     states: list[NotificationState], now: datetime, hours: float = 24
 ) -> list[NotificationState]:
     """Notifications received at least `hours` before `now` and not assessed yet, oldest first."""
-    limit = now.timestamp() - hours * 3600
+    limit = now - timedelta(hours=hours)
     late = [s for s in states
-            if s.assessed_at is None and s.received_at is not None and s.received_at.timestamp() <= limit]
+            if s.assessed_at is None and s.received_at is not None and s.received_at <= limit]
     return sorted(late, key=lambda s: (s.received_at, s.notification_id))  # type: ignore[return-value]

@@ -180,11 +180,6 @@ def test_rating_changes_accepts_a_generator() -> None:
     assert rating_changes(r for r in REVIEWS)["cases_rereviewed"] == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/analysis/domain.py:199-202: two baseline (or two follow-up) reviews of one case "
-    "completed at the same instant are a tie that keeps whichever comes first, so the figures "
-    "depend on the order the store returns reviews in (no content/review_id tie-break as "
-    "apply_review has)"))
 def test_rating_changes_ties_do_not_depend_on_order() -> None:
     tied = [
         state("x-b1", "2022-03-01T10:00:00+01:00", "baseline", (1, 1, 1, 1), "X"),

@@ -200,10 +200,6 @@ def test_each_course_fact_is_the_latest_competing_version(case: tuple[list[Any],
             assert getattr(facts[entity_id], field) == max(e.occurred_at for e in competing)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/intake/domain.py:32-33 (and :111-112 for notifications): occurred_at is compared "
-    "as an instant only, so the same instant written with another UTC offset is a tie that keeps "
-    "whichever event came first; the serialised state (the offset) then depends on arrival order"))
 def test_same_instant_with_another_offset_serialises_the_same_in_any_order() -> None:
     local = started("c1", "2022-02-01T09:00:00+01:00", "a1", "2023-01-31")
     utc = started("c1", "2022-02-01T08:00:00+00:00", "a1", "2023-01-31")
@@ -379,11 +375,6 @@ def test_overdue_is_receipt_plus_86400_seconds_at_most_now(received_at: datetime
     assert bool(unassessed_overdue([state], now)) is (received_at + timedelta(hours=24) <= now)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/intake/domain.py:142-144 compares float POSIX timestamps: with microseconds, "
-    "receipt + 24 h == now is missed when the two straddle a power of two seconds "
-    "(here 2**31 s = 2038-01-19T03:14:08Z; also 2004-01-10, 2106-02-07; and near 2**33 a "
-    "notification becomes overdue 1 µs early); compare datetimes/timedeltas instead"))
 def test_exactly_24h_with_microseconds_is_overdue() -> None:
     received_at = datetime(2038, 1, 18, 3, 14, 47, 892029, tzinfo=UTC)
     state = NotificationState(notification_id="n1", received_at=received_at)
