@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
@@ -35,6 +36,7 @@ from taskforce import demo as demo_scenario
 from taskforce import publisher, settle, stack
 from taskforce.feed import FeedLine
 from taskforce.summaries_view import (
+    LEGEND,
     Api,
     ApiError,
     latest_summaries,
@@ -65,23 +67,25 @@ def _fail(message: str, code: int = USAGE_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
+#: Connection problems are reported once, by us, not as these loggers' per-attempt lines.
+_QUIETED = {"aiokafka": logging.CRITICAL, "services.common.kafka": logging.ERROR}
+
+
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a command's async body; API and broker failures become a message and exit code 2."""
+    loggers = {name: logging.getLogger(name) for name in _QUIETED}
+    levels = {name: logger.level for name, logger in loggers.items()}
+    for name, logger in loggers.items():
+        logger.setLevel(_QUIETED[name])
     try:
         return asyncio.run(coroutine)
-    except ApiError as exc:
+    except (ApiError, publisher.PublishError, settle.SettleTimeout) as exc:
         raise _fail(str(exc)) from None
-    except publisher.PublishError as exc:
-        raise _fail(str(exc)) from None
-    except settle.SettleTimeout as exc:
-        raise _fail(str(exc)) from None
-
-
-@app.callback()
-def _main() -> None:
-    # Connection problems are reported once, by us, not as aiokafka's per-attempt log lines.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    logging.getLogger("services.common.kafka").setLevel(logging.ERROR)
+    except KafkaError as exc:
+        raise _fail(f"Kafka: {type(exc).__name__}: {exc}") from None
+    finally:
+        for name, logger in loggers.items():
+            logger.setLevel(levels[name])
 
 
 def _default_bootstrap() -> str:
@@ -169,6 +173,7 @@ def summaries(
         console.print(f"No summaries yet for {', '.join(codes)}" + (f" in {period}." if period else "."))
         return
     console.print(summaries_table(rows))
+    console.print(LEGEND, style="dim")
 
 
 @app.command()
@@ -401,10 +406,11 @@ async def run_demo(*, seed: int, volume: float, out: Path, reports_dir: Path, bo
     """Generate, publish, settle, close finished courses, settle again, then show and write reports."""
     console = console or _console()
     async with api.client() as client:  # fail fast, before any work, when the stack is not up
-        await api.get(client, "/readyz")
-        await api.periods(client, demo_scenario.MUNICIPALITIES[0].code)
+        if (await api.get(client, "/readyz")).status_code != 200:
+            raise ApiError(f"the reporting service at {api.url} is not ready; see `make status`")
+        await api.periods(client, demo_scenario.MUNICIPALITIES[0].code)  # the token is accepted
     events = await asyncio.to_thread(demo_scenario.generate, seed, volume)
-    paths = demo_scenario.write_feeds(events, out)
+    paths = await asyncio.to_thread(demo_scenario.write_feeds, events, out)
     feeds = [path for name, path in sorted(paths.items()) if name.endswith(".jsonl")]
     console.print(f"[green]✓[/] Demo scenario (seed {seed}, volume {volume:g}): {len(events):,} events "
                   f"written to {out}/ (JSON Lines per topic; the CSV sample "
@@ -425,6 +431,7 @@ async def run_demo(*, seed: int, volume: float, out: Path, reports_dir: Path, bo
 
     rows = await latest_summaries(api, codes)
     console.print(summaries_table(rows))
+    console.print(LEGEND, style="dim")
     written: list[Path] = []
     with console.status("Rendering the committee reports …"):
         for code in codes:

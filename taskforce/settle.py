@@ -7,8 +7,13 @@ quiet spell. The services commit a batch only after its writes and publishes suc
 and the groups are read upstream first (intake, analysis, follow-up, then reporting), so
 a caught-up reporting group has seen everything the owning services emitted.
 
-Committed offsets come from the admin client (`OffsetFetch`, with explicit partitions),
-end offsets from a group-less consumer (`ListOffsets`).
+Committed offsets come from the admin client (`OffsetFetch`, with explicit partitions).
+End offsets come from a group-less consumer that reads each partition's last record
+batch: the embedded broker (Tansu 0.6) answers `ListOffsets(latest)` with the *first*
+offset of the last batch plus one, short of the true end when that batch holds several
+records, while its fetch responses are right. So the watch seeks to just before the
+reported end, reads forward and takes the position it reaches (and the fetch high-water
+mark); on real Kafka that is simply the end offset.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ GROUP_INPUTS: dict[str, tuple[str, ...]] = {
 QUIET_S = 2.0
 TIMEOUT_S = 300.0
 POLL_S = 0.25
+READ_ATTEMPTS = 10
 
 
 class SettleTimeout(Exception):
@@ -63,30 +69,33 @@ def group_id(service: str, prefix: str) -> str:
 
 
 class OffsetWatch:
-    """An admin client and a group-less consumer to read committed and end offsets."""
+    """An admin client for committed offsets and a group-less reader for true end offsets."""
 
     def __init__(self, bootstrap: str, prefix: str = "") -> None:
         self.prefix = prefix
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="taskforce-settle")
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                         client_id="taskforce-settle", enable_auto_commit=False)
+        self.reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                       client_id="taskforce-settle", enable_auto_commit=False,
+                                       fetch_max_wait_ms=50)
         self._partitions: dict[str, list[TopicPartition]] = {}
+        #: How far the reader has read each partition: the true end as far as it knows.
+        self._read: dict[TopicPartition, int] = {}
 
     async def __aenter__(self) -> OffsetWatch:
         await self.admin.start()
         try:
-            await self.consumer.start()
+            await self.reader.start()
         except BaseException:
             await self.admin.close()
             raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.consumer.stop()
+        await self.reader.stop()
         await self.admin.close()
 
     async def partitions(self, topic: str) -> list[TopicPartition]:
-        """The partitions of a (prefixed) topic; none while it does not exist yet."""
+        """The partitions of a topic (prefix added); none while it does not exist yet."""
         name = self.prefix + topic
         if name not in self._partitions:
             described = await self.admin.describe_topics([name])
@@ -98,8 +107,26 @@ class OffsetWatch:
         return self._partitions[name]
 
     async def end_offsets(self, names: tuple[str, ...]) -> dict[TopicPartition, int]:
+        """The true end offset of every partition of the topics (prefix added)."""
         partitions = [tp for topic in names for tp in await self.partitions(topic)]
-        return dict(await self.consumer.end_offsets(partitions)) if partitions else {}
+        if not partitions:
+            return {}
+        reported = await self.reader.end_offsets(partitions)
+        new = [tp for tp in partitions if tp not in self._read]
+        if new:
+            self.reader.assign([*self._read, *new])
+            for tp in new:
+                self._read[tp] = max(reported[tp] - 1, 0)  # the last batch starts here (Tansu)
+            for tp, offset in self._read.items():
+                self.reader.seek(tp, offset)
+        for _ in range(READ_ATTEMPTS):
+            behind = [tp for tp in partitions if self._read[tp] < reported[tp]]
+            if not behind:
+                break
+            await self.reader.getmany(*behind, timeout_ms=200)
+            for tp in behind:
+                self._read[tp] = max(await self.reader.position(tp), self.reader.highwater(tp) or 0)
+        return {tp: max(self._read[tp], reported[tp]) for tp in partitions}
 
     async def behind(self, service: str) -> int:
         """Records on the service's input topics that its group has not committed yet."""

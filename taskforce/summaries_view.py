@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from rich import box
 from rich.table import Table
 
 from schemas.municipalities import municipality_name
@@ -129,6 +130,11 @@ async def write_reports(api: Api, code: str, out_dir: Path) -> list[Path]:
 
 # --- the table ----------------------------------------------------------------------------
 
+#: What the table's columns mean, to print under it.
+LEGEND = ("received: notifications received in the period · ≤ 24 h: share assessed within 24 hours · "
+          "overdue: received over 24 h before as of and not assessed · reviews: case reviews, mean ratings "
+          "1–4 for assessment, intervention, follow-up, involvement · milestones: achieved/total · "
+          "cadence ok: no gap between follow-up meetings over 42 days")
 STATUS_STYLE = {"draft": "yellow", "final": "green", "revised": "magenta"}
 
 
@@ -151,15 +157,17 @@ def _cadence(value: Any) -> str:
 
 def summaries_table(rows: Sequence[dict[str, Any]], title: str = "Committee summaries (latest)") -> Table:
     """One row per municipality and period: the figures a committee looks at first."""
-    table = Table(title=title, title_justify="left",
-                  caption="ratings: assessment intervention follow-up involvement (1–4, mean)",
-                  caption_justify="left")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 0))
     for name, justify in (("municipality", "left"), ("period", "left"), ("status", "left"),
                           ("rev", "right"), ("as of", "left"), ("received", "right"),
-                          ("≤ 24 h", "right"), ("median h", "right"), ("overdue", "right"),
-                          ("reviews", "right"), ("mean ratings", "left"), ("milestones", "right"),
-                          ("cadence ok", "left")):
-        table.add_column(name, justify=justify, no_wrap=name in ("as of", "mean ratings"))  # type: ignore[arg-type]
+                          ("≤ 24 h", "right"), ("median\nhours", "right"), ("over-\ndue", "right"),
+                          ("re-\nviews", "right"), ("mean ratings", "left"), ("mile-\nstones", "right"),
+                          ("cadence\nok", "left")):
+        # Only the municipality's name and the ratings may wrap when the terminal is narrow.
+        wraps = {"municipality": 8, "mean ratings": 7}
+        table.add_column(name, justify=justify, no_wrap=name not in wraps,  # type: ignore[arg-type]
+                         min_width=wraps.get(name))
     previous = None
     for row in sorted(rows, key=lambda r: (r["municipality_code"], r["period"])):
         code = row["municipality_code"]
@@ -168,11 +176,11 @@ def summaries_table(rows: Sequence[dict[str, Any]], title: str = "Committee summ
         notes, reviews, plan = row["notifications"], row["case_reviews"], row["development_plan"]
         status = row["status"]
         table.add_row(
-            f"{code} {municipality_name(code)}" if code != previous else "",
+            f"{code} {municipality_name(code).removesuffix(' Kommune')}" if code != previous else "",
             row["period"],
             f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]",
             str(row["revision"]),
-            row["as_of"][:16].replace("T", " "),
+            row["as_of"][:10],
             f"{notes['received']:,}",
             _share(notes["share_within_24h"]) if notes["received"] else "–",
             _number(notes["median_hours_to_assessment"]),

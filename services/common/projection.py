@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -78,7 +79,11 @@ class _Entity:
     version: int = 0
     applied: list[str] = field(default_factory=list)
     state: BaseModel | None = None
+    dumped: dict[str, Any] | None = None
     correlation_id: str | None = None
+    #: What the last (successful) reduction applied and skipped, for the metrics.
+    fresh: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
 
 
 def split_batch(
@@ -129,6 +134,7 @@ class ProjectionEngine:
         entities = self._group(valid)
         marks = await self._advance_watermarks(valid)
         await self._write_entities(entities)
+        self._count(entities.values())
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
             os._exit(137)  # test-only fault hook: die after the write, before the commit
@@ -159,6 +165,17 @@ class ProjectionEngine:
         moves = await raise_watermarks(self.db[WATERMARKS], batch_marks)
         return {code: after for code, (_before, after) in moves.items()}
 
+    def _count(self, entities: Iterable[_Entity]) -> None:
+        applied: Counter[str] = Counter()
+        duplicates = 0
+        for entity in entities:
+            applied.update(entity.fresh)
+            duplicates += entity.duplicates
+        for event_type, count in applied.items():
+            self.metrics.events_applied.labels(self.settings.service, event_type).inc(count)
+        if duplicates:
+            self.metrics.duplicates.labels(self.settings.service).inc(duplicates)
+
     async def _write_entities(self, entities: dict[str, _Entity]) -> None:
         pending = list(entities.values())
         for _round in range(MAX_CONFLICT_ROUNDS):
@@ -181,28 +198,34 @@ class ProjectionEngine:
                 doc = docs.get(entity.doc_id)
                 if doc is None:
                     entity.read_version = entity.version = 0
-                    entity.applied, entity.state = [], None
+                    entity.applied, entity.state, entity.dumped = [], None, None
                 else:
                     entity.read_version = entity.version = doc["version"]
                     entity.applied = list(doc["applied"])
                     entity.state = entity.kind.state_model.model_validate(doc["state"], strict=False)
+                    entity.dumped = doc["state"]
 
     def _reduce(self, entity: _Entity) -> bool:
         """Apply the entity's new events in a fixed order; True when anything was applied."""
         applied = set(entity.applied)
+        entity.fresh, entity.duplicates = Counter(), 0
         fresh = 0
-        for event in sorted(entity.events, key=lambda e: (e.occurred_at, str(e.event_id))):
+        events = entity.events if len(entity.events) == 1 else sorted(
+            entity.events, key=lambda e: (e.occurred_at, str(e.event_id)))
+        for event in events:
             event_id = str(event.event_id)
             if event_id in applied:
-                self.metrics.duplicates.labels(self.settings.service).inc()
+                entity.duplicates += 1
                 continue
             entity.state = entity.kind.apply(entity.state, event)
             entity.applied.append(event_id)
             applied.add(event_id)
             entity.correlation_id = event.correlation_id or event_id
-            self.metrics.events_applied.labels(self.settings.service, event.event_type).inc()  # type: ignore[attr-defined]
+            entity.fresh[event.event_type] += 1  # type: ignore[attr-defined]
             fresh += 1
         entity.version += fresh
+        if fresh:
+            entity.dumped = entity.state.model_dump(mode="json")  # type: ignore[union-attr]
         return fresh > 0
 
     async def _store(self, entities: list[_Entity]) -> list[_Entity]:
@@ -230,7 +253,7 @@ class ProjectionEngine:
             "entity_id": entity.entity_id,
             "version": entity.version,
             "applied": entity.applied,
-            "state": entity.state.model_dump(mode="json"),
+            "state": entity.dumped,
             **entity.kind.index_fields(entity.state),
         }
         guard = {"_id": entity.doc_id, "version": entity.read_version}
@@ -253,7 +276,7 @@ class ProjectionEngine:
                 "entity_id": entity.entity_id,
                 "version": entity.version,
                 "watermark": watermark.isoformat(),
-                "state": entity.state.model_dump(mode="json"),
+                "state": entity.dumped if entity.dumped is not None else entity.state.model_dump(mode="json"),
             },
         }
         return OutRecord(

@@ -47,7 +47,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
         bootstrap_servers=settings.kafka_bootstrap_servers, group_id=replay_group,
         enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
-    await runtime.broker.connect()
+    await runtime.producer.start()
     if runtime.before_replay:
         runtime.before_replay()
     records_seen = 0
@@ -61,7 +61,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
             batch = await consumer.getmany(timeout_ms=500, max_records=settings.batch_max_records)
             records = [r for part in batch.values() for r in part]
             if records:
-                await publish_all(runtime.broker, await runtime.handler(records))
+                await publish_all(runtime.producer, await runtime.handler(records))
                 records_seen += len(records)
         positions = {tp: await consumer.position(tp) for tp in partitions}
         if runtime.after_replay:
@@ -72,7 +72,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
     try:
         await commit_offsets(settings.kafka_bootstrap_servers, settings.group_id, positions)
     finally:
-        await runtime.broker.stop()
+        await runtime.producer.stop()
         await runtime.mongo.close()
     summary = {"service": settings.service, "records_replayed": records_seen, "dropped": sorted(dropped),
                "seconds": round(time.perf_counter() - started, 2)}

@@ -29,11 +29,11 @@ from services.common.kafka import ensure_topics
 from services.common.logs import configure_logging
 from services.common.metrics import ServiceMetrics
 from services.common.projection import ProjectionEngine
-from services.common.records import OutRecord, publish_all
+from services.common.records import OutRecord, producer, publish_all
 from services.common.store import TRANSIENT_ERRORS, mongo_client, store_answers
 
 if TYPE_CHECKING:
-    from aiokafka import ConsumerRecord
+    from aiokafka import AIOKafkaProducer, ConsumerRecord
     from pymongo import AsyncMongoClient
     from pymongo.asynchronous.database import AsyncDatabase
 
@@ -55,6 +55,7 @@ class Runtime:
     mongo: AsyncMongoClient[dict[str, Any]]
     db: AsyncDatabase[dict[str, Any]]
     broker: KafkaBroker
+    producer: AIOKafkaProducer
     input_topics: list[str]
     handler: BatchHandler | None = None
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -73,7 +74,7 @@ class Runtime:
         while True:
             try:
                 out = await self.handler(records)
-                await publish_all(self.broker, out)
+                await publish_all(self.producer, out)
                 break
             except TRANSIENT_ERRORS as exc:
                 self._set_outage(True)
@@ -137,7 +138,8 @@ def build_runtime(settings: Settings, input_topics: list[str]) -> Runtime:
         logger=None,
         client_id=f"taskforce-{settings.service}",
     )
-    return Runtime(settings, metrics, mongo, mongo[settings.database], broker,
+    out = producer(settings.kafka_bootstrap_servers, f"taskforce-{settings.service}")
+    return Runtime(settings, metrics, mongo, mongo[settings.database], broker, out,
                    [settings.topic(t) for t in input_topics])
 
 
@@ -176,6 +178,7 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
         await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
         for step in runtime.startup:
             await _until_it_works(step, runtime)
+        await _until_it_works(runtime.producer.start, runtime)
         await runtime.broker.start()
         runtime.metrics.ready.labels(settings.service).set(1)
         log.info("service started", extra={"group": settings.group_id, "topics": runtime.input_topics})
@@ -184,6 +187,7 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
         finally:
             log.info("shutting down: finishing the current batch")
             await runtime.broker.stop()
+            await runtime.producer.stop()
             await runtime.mongo.close()
             log.info("stopped")
 

@@ -30,8 +30,7 @@ from services.reporting.domain.summary import compute_summary, figures_key
 from services.reporting.replica import KINDS, SUMMARIES, Kind, Replica, periods_of
 
 if TYPE_CHECKING:
-    from aiokafka import ConsumerRecord
-    from faststream.kafka import KafkaBroker
+    from aiokafka import AIOKafkaProducer, ConsumerRecord
 
     from services.common.metrics import ServiceMetrics
     from services.common.settings import Settings
@@ -52,11 +51,11 @@ class Touched:
 
 
 class SummaryProcessor:
-    def __init__(self, settings: Settings, replica: Replica, broker: KafkaBroker,
+    def __init__(self, settings: Settings, replica: Replica, producer: AIOKafkaProducer,
                  metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.replica = replica
-        self.broker = broker
+        self.producer = producer
         self.metrics = metrics
         self.grace = timedelta(days=settings.grace_days)
         self.maybe_pending = True
@@ -200,7 +199,7 @@ class SummaryProcessor:
             return
         await self.replica.save_summaries(docs)
         self.maybe_pending = True
-        await publish_all(self.broker, [self._record(d) for d in docs])
+        await publish_all(self.producer, [self._record(d) for d in docs])
         await self.replica.mark_published([d["_id"] for d in docs])
         self.maybe_pending = False
         for doc in docs:
@@ -211,7 +210,7 @@ class SummaryProcessor:
     async def _publish_pending(self) -> None:
         pending = await self.replica.pending()
         if pending:
-            await publish_all(self.broker, [self._record(d) for d in pending])
+            await publish_all(self.producer, [self._record(d) for d in pending])
             await self.replica.mark_published([d["_id"] for d in pending])
             log.info("republished pending summaries", extra={"count": len(pending)})
         self.maybe_pending = False

@@ -29,6 +29,9 @@ from aiokafka.structs import RecordMetadata
 from taskforce import servers
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Figures per scenario for the summary table (see conftest.py), and every cluster started.
+FIGURES: dict[str, dict[str, Any]] = {}
+CLUSTERS: list[Cluster] = []
 SERVICES = ("intake", "analysis", "followup", "reporting")
 APPLICATIONS = "taskforce.applications"
 NOTIFICATIONS = "taskforce.notifications"
@@ -294,19 +297,38 @@ async def _partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list
     return parts
 
 
+async def _high_watermarks(consumer: AIOKafkaConsumer, parts: list[TopicPartition],
+                           positions: dict[TopicPartition, int],
+                           timeout: float = 30) -> dict[TopicPartition, int]:
+    """Each partition's high watermark as its fetch responses tell it.
+
+    (Not `end_offsets`: Tansu's ListOffsets answers the base offset of the last record batch
+    plus one, so it under-reports the end of any partition written in batches.)
+    """
+    consumer.assign(parts)
+    for tp in parts:
+        consumer.seek(tp, positions.get(tp, 0))
+    deadline = time.monotonic() + timeout
+    while any(consumer.highwater(tp) is None for tp in parts):
+        if time.monotonic() > deadline:
+            silent = [tp for tp in parts if consumer.highwater(tp) is None]
+            raise TimeoutError(f"no fetch answer for {silent}")
+        await consumer.getmany(timeout_ms=100, max_records=1)
+    return {tp: consumer.highwater(tp) for tp in parts}  # type: ignore[misc]
+
+
 async def group_lag(bootstrap: str, groups: dict[str, Iterable[str]]) -> dict[str, tuple[int, int]]:
-    """{group: (records not committed yet, end offsets summed)} for each group's topics."""
+    """{group: (records not committed yet, high watermarks summed)} for each group's topics."""
     result = {}
     for group, topics in groups.items():
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                                    max_partition_fetch_bytes=1024)
         await consumer.start()
         try:
             parts = await _partitions(consumer, topics)
-            ends = await consumer.end_offsets(parts) if parts else {}
-            behind = 0
-            for tp in parts:
-                behind += ends[tp] - ((await consumer.committed(tp)) or 0)
-            result[group] = (behind, sum(ends.values()))
+            committed = {tp: (await consumer.committed(tp)) or 0 for tp in parts}
+            ends = await _high_watermarks(consumer, parts, committed)
+            result[group] = (sum(ends[tp] - committed[tp] for tp in parts), sum(ends.values()))
         finally:
             await consumer.stop()
     return result
@@ -337,7 +359,7 @@ async def wait_settled(cluster: Cluster, timeout: float = 180, watch: Any = None
 
 
 async def read_all(bootstrap: str, topic: str, timeout: float = 60) -> list[Any]:
-    """Every record of `topic` up to its current end offsets, in (partition, offset) order."""
+    """Every record of `topic` up to its current high watermarks, in (partition, offset) order."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
                                 fetch_max_bytes=64 * 1024 * 1024)
@@ -345,13 +367,17 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 60) -> list[Any]
     try:
         parts = await _partitions(consumer, [topic])
         consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
+        for tp in parts:
+            consumer.seek(tp, 0)
         records: list[Any] = []
         deadline = time.monotonic() + timeout
-        while any(await consumer.position(tp) < ends[tp] for tp in parts):
+        while True:
+            positions = {tp: await consumer.position(tp) for tp in parts}
+            if all(consumer.highwater(tp) is not None and positions[tp] >= consumer.highwater(tp)  # type: ignore[operator]
+                   for tp in parts):
+                break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: read {len(records)} records, ends {ends}")
+                raise TimeoutError(f"{topic}: read {len(records)} records, positions {positions}")
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 records.extend(batch)
         return sorted(records, key=lambda r: (r.partition, r.offset))

@@ -21,6 +21,7 @@ Readings where the contract leaves room (kept simple and documented here):
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -58,7 +59,8 @@ class Rounded:
             ctx.prec = 60
             value = Decimal(self.exact.numerator) / Decimal(self.exact.denominator)
             quantum = Decimal(1).scaleb(-self.digits)
-            return {float(value.quantize(quantum, rounding=mode)) for mode in (ROUND_HALF_EVEN, ROUND_HALF_UP)}
+            return {float(value.quantize(quantum, rounding=mode))
+                    for mode in (ROUND_HALF_EVEN, ROUND_HALF_UP)}
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Rounded):
@@ -286,12 +288,13 @@ def _plan(evs: list[Ev], start: datetime, end: datetime, as_of: datetime,
     held = sum(1 for m in meetings if start_date <= local_date(m.at) < end_date)
     dates = sorted({local_date(plan.at), as_of_date,
                     *(local_date(m.at) for m in meetings if included(m.at))})
-    spans = [(b - a).days for a, b in zip(dates, dates[1:], strict=False) if a < end_date and b > start_date]
+    spans = [(b - a).days for a, b in itertools.pairwise(dates) if a < end_date and b > start_date]
     longest = max(spans) if spans else None
     return {
         "milestones_total": len(milestones),
         **{s: sum(1 for v in status.values() if v == s) for s in STATUSES},
-        "overdue": sum(1 for mid, due in milestones.items() if status[mid] != "achieved" and due < as_of_date),
+        "overdue": sum(1 for mid, due in milestones.items()
+                       if status[mid] != "achieved" and due < as_of_date),
         "meetings_held": held,
         "longest_gap_days": longest,
         "cadence_ok": None if longest is None else longest <= 42,

@@ -1,0 +1,472 @@
+"""Nothing lost, nothing counted twice: the four services as processes, under faults.
+
+Every scenario publishes realistic demo events (plus duplicates or hostile records), lets
+the pipeline settle (all four consumer groups committed to the end, watched on the broker)
+and compares the latest summary per municipality and period on `taskforce.summaries` with
+`reference.py`, an independent computation over the raw valid input events.
+
+The privacy scenario runs last and scans what all the others left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from aiokafka.errors import KafkaError
+from pymongo import MongoClient
+
+from taskforce import demo
+from tests.faults import harness
+from tests.faults.harness import (
+    COMMANDS,
+    DLQ,
+    INPUT_TOPICS,
+    REPORTING,
+    SERVICES,
+    SUMMARIES,
+    Cluster,
+    event_record,
+    latest_summaries,
+    produce,
+    read_all,
+    readyz,
+    wait_ready,
+    wait_settled,
+)
+from tests.faults.hostile import Fuzzer
+from tests.faults.reference import differences, expected_status, reference, watermarks
+
+pytestmark = pytest.mark.faults
+
+SEED = 2019
+CPR = re.compile(r"\b\d{6}-?\d{4}\b")
+SETTLE_TIMEOUT = 300.0
+
+
+# --- shared steps ---------------------------------------------------------------------------
+
+
+def chunks(items: list[Any], count: int) -> list[list[Any]]:
+    size = -(-len(items) // count)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+async def publish(cluster: Cluster, events: list[dict[str, Any]]) -> None:
+    await produce(cluster.stack.bootstrap, [event_record(cluster.prefix, e) for e in events])
+
+
+def status_errors(latest: dict[tuple[str, str], dict[str, Any]], events: list[dict[str, Any]]) -> list[str]:
+    """Status and revision consistent with the watermark: final/revised past end + grace, else draft."""
+    marks = watermarks(events)
+    errors = []
+    for (code, period), data in sorted(latest.items()):
+        allowed = expected_status(marks[code], period) if code in marks else {"?"}
+        status, revision = data["status"], data["revision"]
+        if status not in allowed or (status == "revised") != (revision > 0):
+            errors.append(f"{code} {period}: {status} rev {revision}, expected {sorted(allowed)}")
+    return errors
+
+
+async def compare(cluster: Cluster, valid: list[dict[str, Any]], figures: dict[str, Any],
+                  watch: Any = None) -> dict[str, Any]:
+    """Settle, then compare the latest summaries with the reference; fills `figures`."""
+    figures["settle_s"] = await wait_settled(cluster, SETTLE_TIMEOUT, watch)
+    latest = await latest_summaries(cluster)
+    diff = differences(reference(valid), latest)
+    figures.update(lost=diff["lost"], double=diff["double"], mismatches=len(diff["mismatches"]),
+                   summaries=len(latest), revised=sum(1 for d in latest.values() if d["status"] == "revised"))
+    diff["status_errors"] = status_errors(latest, valid)
+    return diff
+
+
+def assert_equal_to_reference(diff: dict[str, Any]) -> None:
+    shown = "\n".join(map(repr, diff["mismatches"][:25]))
+    assert not diff["mismatches"], (
+        f"{len(diff['mismatches'])} figures differ from the reference "
+        f"(lost {diff['lost']}, double {diff['double']}):\n{shown}")
+    assert not diff["status_errors"], "\n".join(diff["status_errors"][:25])
+
+
+def assert_all_alive(cluster: Cluster) -> None:
+    dead = {p.name: p.exits for p in cluster.procs if not p.alive()}
+    assert not dead, f"service processes stopped: {dead}"
+
+
+# --- 1. hard kills --------------------------------------------------------------------------
+
+
+async def test_hard_kills_lose_and_double_nothing(clusters: Any) -> None:
+    started = time.monotonic()
+    figures: dict[str, Any] = {}
+    harness.FIGURES["1 hard kills"] = figures
+    cluster = clusters("kills", TASKFORCE_BATCH_MAX_RECORDS="100")
+    # TASKFORCE_CRASH_AFTER_WRITE=N per run: the process dies after its N-th batch write,
+    # before the offset commit (the owning services have the hook; reporting is SIGKILLed).
+    # TASKFORCE_CRASH_AFTER_WRITE=N: the run dies after its N-th batch write, before the offset
+    # commit. Each start of an owning service takes the next value (reporting has no hook and
+    # is SIGKILLed instead); the SIGKILLs come after the first third, when the hooks have fired.
+    hooks = {"intake": ["3", "2"], "analysis": ["2"], "followup": ["2"], "reporting": []}
+    hook_crashes: Counter[str] = Counter()
+    unexpected: list[str] = []
+
+    def start(proc: harness.ServiceProcess) -> None:
+        queue = hooks[proc.service]
+        proc.start(**({"TASKFORCE_CRASH_AFTER_WRITE": queue.pop(0)} if queue else {}))
+
+    for service in SERVICES:
+        start(cluster.add(service))
+    await wait_ready(cluster.procs)
+
+    def supervise() -> None:
+        for proc in cluster.procs:
+            code = proc.reap()
+            if code is None:
+                continue
+            if code == 137:
+                hook_crashes[proc.service] += 1
+            else:
+                unexpected.append(f"{proc.name} exited with {code}")
+            start(proc)
+
+    events = demo.generate(SEED, 0.15)
+    rng = random.Random(SEED)
+    stream = list(events)
+    duplicates = rng.sample(events, len(events) // 30)  # same event ids: must count once
+    for event in duplicates:
+        stream.insert(rng.randrange(len(stream) + 1), event)
+    plan = [None] * 4 + ["intake", "reporting", "analysis", "followup"] * 2
+    sigkills: Counter[str] = Counter()
+    uncommitted_at_kill: list[int] = []
+    for index, chunk in enumerate(chunks(stream, len(plan))):
+        await publish(cluster, chunk)
+        supervise()
+        target = plan[index]
+        if target is None:
+            continue
+        await asyncio.sleep(rng.uniform(0.05, 0.6))  # land the kill somewhere mid-stream
+        proc = cluster.get(target)
+        if proc.alive():
+            group = cluster.group(target)
+            lag = await harness.group_lag(cluster.stack.bootstrap, {group: [
+                cluster.topic(t) for t in harness.GROUP_TOPICS[target]]})
+            proc.kill9()
+            uncommitted_at_kill.append(lag[group][0])
+            sigkills[target] += 1
+            start(proc)  # at once: it rejoins the group and resumes from the last commit
+    diff = await compare(cluster, events, figures, watch=supervise)
+    assert_all_alive(cluster)
+    kills = sum(sigkills.values()) + sum(hook_crashes.values())
+    figures.update(kills=kills, seconds=time.monotonic() - started,
+                   note=f"SIGKILL {dict(sigkills)} (uncommitted records at each: {uncommitted_at_kill}), "
+                        f"crash-after-write {dict(hook_crashes)}, {len(duplicates)} duplicates sent, "
+                        f"{figures['revised']} revised summaries")
+    assert not unexpected, unexpected
+    assert all(hook_crashes[s] >= 1 for s in ("intake", "analysis", "followup")), hook_crashes
+    assert all(sigkills[s] >= 2 for s in SERVICES), sigkills
+    assert_equal_to_reference(diff)
+
+
+# --- 2. store outage ------------------------------------------------------------------------
+
+
+async def test_store_outage_is_survived_and_reported(clusters: Any) -> None:
+    started = time.monotonic()
+    figures: dict[str, Any] = {"kills": 0}
+    harness.FIGURES["2 store outage"] = figures
+    cluster = clusters("outage")
+    cluster.start_all()
+    await wait_ready(cluster.procs)
+    events = demo.generate(SEED + 1, 0.1)
+    first, during, after = chunks(events, 3)
+    await publish(cluster, first)
+    outage_started = time.monotonic()
+    cluster.stack.stop_store()  # under load: the first third is still being processed
+    await publish(cluster, during)
+    unready: dict[str, float] = {}
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() - outage_started < 20 or len(unready) < len(cluster.procs):
+            assert_all_alive(cluster)
+            for proc in cluster.procs:
+                if proc.name not in unready and await readyz(client, proc) == 503:
+                    unready[proc.name] = time.monotonic() - outage_started
+            assert time.monotonic() - outage_started < 60, f"still answering ready: {unready}"
+            await asyncio.sleep(0.25)
+        cluster.stack.start_store()
+        outage = time.monotonic() - outage_started
+        recovered: dict[str, float] = {}
+        while len(recovered) < len(cluster.procs):
+            assert_all_alive(cluster)
+            for proc in cluster.procs:
+                if proc.name not in recovered and await readyz(client, proc) == 200:
+                    recovered[proc.name] = time.monotonic() - outage_started - outage
+            assert time.monotonic() - outage_started - outage < 90, f"not ready again: {recovered}"
+            await asyncio.sleep(0.25)
+    await publish(cluster, after)
+    diff = await compare(cluster, events, figures)
+    assert_all_alive(cluster)
+    figures.update(seconds=time.monotonic() - started,
+                   note=f"store down {outage:.0f} s; /readyz 503 after {max(unready.values()):.1f} s "
+                        f"at most, 200 again {max(recovered.values()):.1f} s after the restart")
+    assert_equal_to_reference(diff)
+
+
+# --- 3. rebalance ---------------------------------------------------------------------------
+
+
+async def test_rebalance_under_load(clusters: Any) -> None:
+    started = time.monotonic()
+    figures: dict[str, Any] = {"kills": 0}
+    harness.FIGURES["3 rebalance"] = figures
+    cluster = clusters("rebalance", TASKFORCE_BATCH_MAX_RECORDS="200")
+    cluster.start_all(replicas=2)
+    await wait_ready(cluster.procs)  # ready = store answers and partitions assigned: both replicas have some
+    events = demo.generate(SEED + 2, 0.15)
+    first, during, after = chunks(events, 3)
+    await publish(cluster, first)
+    leaving = [cluster.get(s, 1) for s in SERVICES]
+    stops = [asyncio.to_thread(proc.terminate) for proc in leaving]  # graceful: SIGTERM
+    codes, _ = await asyncio.gather(asyncio.gather(*stops), publish(cluster, during))
+    for proc in leaving:
+        proc.start()
+    await publish(cluster, after)
+    await wait_ready(cluster.procs, timeout=180)  # rejoined: partitions split again
+    diff = await compare(cluster, events, figures)
+    assert_all_alive(cluster)
+    figures.update(seconds=time.monotonic() - started,
+                   note=f"8 processes; replica 1 of each stopped (exit codes {codes}) "
+                        "and restarted under load")
+    assert all(code == 0 for code in codes), f"graceful stop failed: {codes}"
+    assert_equal_to_reference(diff)
+
+
+# --- 4. hostile input -----------------------------------------------------------------------
+
+
+def _headers(record: Any) -> dict[str, str]:
+    return {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+
+
+async def test_hostile_input_goes_to_the_dlq_and_nothing_else_changes(clusters: Any) -> None:
+    started = time.monotonic()
+    figures: dict[str, Any] = {"kills": 0}
+    harness.FIGURES["4 hostile input"] = figures
+    cluster = clusters("hostile")
+    cluster.start_all()
+    await wait_ready(cluster.procs)
+    valid = demo.generate(SEED + 3, 0.05)
+    hostile = list(Fuzzer(valid, SEED).records(10_000, [*INPUT_TOPICS, COMMANDS]))
+    rng = random.Random(SEED + 3)
+    mixed: list[tuple[str, Any]] = [("valid", e) for e in valid]
+    for record in hostile:  # interleaved; the valid events keep their order
+        mixed.insert(rng.randrange(len(mixed) + 1), ("invalid", record))
+    outgoing = [event_record(cluster.prefix, item) if kind == "valid"
+                else (cluster.prefix + item.topic, item.key, item.value) for kind, item in mixed]
+    placed = await produce(cluster.stack.bootstrap, outgoing)
+    where = {(m.topic.removeprefix(cluster.prefix), m.partition, m.offset):
+             item.kind if kind == "invalid" else kind for (kind, item), m in zip(mixed, placed, strict=True)}
+    invalid_at = {pos for pos, kind in where.items() if kind != "valid"}
+
+    # Larger than the producer's and broker's default limit (1 MiB), sent with a raised limit.
+    oversized = dict(valid[-1], event_id="0f0e0d0c-0b0a-4908-8706-050403020100")
+    oversized["data"] = dict(oversized["data"], blob="x" * (2 * 1024 * 1024))
+    big_note = ""
+    try:
+        [big] = await produce(cluster.stack.bootstrap, [event_record(cluster.prefix, oversized)],
+                              max_request_size=8 * 1024 * 1024)
+    except KafkaError as exc:  # the broker refused it: the producer must say so clearly
+        big_note = f"2 MiB record refused by the broker: {type(exc).__name__}"
+        assert "size" in type(exc).__name__.lower() or "large" in str(exc).lower(), repr(exc)
+    else:
+        big_at = (big.topic.removeprefix(cluster.prefix), big.partition, big.offset)
+        invalid_at.add(big_at)
+        big_note = "2 MiB record accepted by the broker"
+
+    diff = await compare(cluster, valid, figures)
+    assert_all_alive(cluster)
+    dlq = await read_all(cluster.stack.bootstrap, cluster.topic(DLQ))
+    dead: dict[tuple[str, int, int], dict[str, str]] = {}
+    for record in dlq:
+        headers = _headers(record)
+        dead[(headers.get("original_topic", "?"), int(headers.get("original_partition", -1)),
+              int(headers.get("original_offset", -1)))] = headers
+    missing = sorted(invalid_at - set(dead))
+    wrongly = sorted(pos for pos in dead if where.get(pos) == "valid")
+    unnamed = [pos for pos, headers in dead.items() if not headers.get("reason")]
+    reasons = Counter(h.get("reason") for h in dead.values())
+    if big_note.endswith("accepted by the broker"):
+        big_headers = dead.get(big_at, {})
+        big_note += (f"; DLQ: {'yes' if big_headers else 'NO'}, "
+                     f"truncated from {big_headers.get('value_truncated_from')}")
+    figures.update(dlq=f"{len(dlq)} / {len(invalid_at)}", seconds=time.monotonic() - started,
+                   note=f"{len(valid)} valid; reasons {dict(reasons)}; {big_note}")
+    missing_kinds = Counter(where.get(pos, "oversized") for pos in missing)
+    assert not missing, f"{len(missing)} invalid records not in the DLQ, e.g. {missing[:10]} {missing_kinds}"
+    assert not wrongly, f"{len(wrongly)} valid records sent to the DLQ, e.g. {wrongly[:10]}"
+    assert not unnamed, f"DLQ records without a reason: {unnamed[:10]}"
+    assert len(dlq) >= len(invalid_at)
+    assert_equal_to_reference(diff)
+
+
+# --- 6. access ------------------------------------------------------------------------------
+
+
+def _raw_get(port: int, path: str, token: str | None = None, header: str | None = None) -> tuple[int, bytes]:
+    """A GET with the path sent exactly as given (no client-side normalisation of ../)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        if header is not None:
+            connection.putheader("Authorization", header)
+        elif token is not None:
+            connection.putheader("Authorization", f"Bearer {token}")
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+async def test_access_is_per_municipality_and_parameters_are_safe(clusters: Any) -> None:
+    started = time.monotonic()
+    figures: dict[str, Any] = {"kills": 0}
+    harness.FIGURES["6 access"] = figures
+    tokens = {"tok-480-nordfyn": "480", "tok-607-fredericia": "607", "tok-all-admin": "*"}
+    cluster = clusters("access", tokens=tokens)
+    cluster.start_all()
+    await wait_ready(cluster.procs)
+    events = demo.generate(SEED + 4, 0.01)
+    await publish(cluster, events)
+    await wait_settled(cluster, SETTLE_TIMEOUT)
+    port = cluster.get("reporting").port
+    periods = {code: sorted(p for c, p in reference(events) if c == code) for code in ("480", "607")}
+    p480, p607 = periods["480"][-1], periods["607"][-1]
+    own, other = "tok-480-nordfyn", "tok-607-fredericia"
+    problems: list[str] = []
+    checks = 0
+
+    async def expect(path: str, allowed: set[int], token: str | None = None, header: str | None = None,
+                     empty: bool = False) -> bytes:
+        nonlocal checks
+        checks += 1
+        status, body = await asyncio.to_thread(_raw_get, port, path, token, header)
+        if status not in allowed or (empty and body):
+            problems.append(f"GET {path[:80]} ({token or header}): {status} {body[:120]!r}, "
+                            f"expected {allowed}" + (" and an empty body" if empty else ""))
+        return body
+
+    paths_480 = ["/municipalities/480/summaries", f"/municipalities/480/summaries/{p480}",
+                 f"/municipalities/480/summaries/{p480}/report"]
+    paths_607 = ["/municipalities/607/summaries", f"/municipalities/607/summaries/{p607}",
+                 f"/municipalities/607/summaries/{p607}/report"]
+    for path in paths_480:
+        await expect(path, {200}, own)
+        await expect(path, {403}, other, empty=True)
+        await expect(path, {401})
+        await expect(path, {401}, "not-a-token")
+        for header in ("Bearer", "Bearer ", "Basic dG9rLTQ4MC1ub3JkZnlu", "tok-480-nordfyn",
+                       "Token tok-480-nordfyn"):
+            await expect(path, {401}, header=header)
+    for path in paths_607:
+        await expect(path, {403}, own, empty=True)
+        await expect(path, {200}, other)
+    await expect("/municipalities/480/summaries/2049H1", {404}, own)
+    # Traversal and injection in the code and period: refused (404/422), never 500, never data.
+    long = "4" * 4000
+    codes = ["..", "../607", "..%2f607", "%2e%2e", "%2e%2e%2f607", "480;drop", "480%3Bdrop", "$ne",
+             quote('{"$ne":null}'), "%24ne", long, "480%00", "48", "4800", "%34%38%30%2f..", "*", "%2a",
+             quote("４８０"), "480 ", "480%20", "-480", "0x1E0"]
+    period_values = ["2022H3", "2022H0", "2022h1", "../../607/summaries/2022H1", "..%2f..%2f607%2fsummaries",
+                     "%2e%2e", "2022H1;drop", "$ne", quote('{"$ne":null}'), "H" * 4000, "2022H1%00",
+                     "22H1", "2022-H1", quote("２０２２H1"), "2022H1%0a", "%2e"]
+    for code in codes:
+        await expect(f"/municipalities/{code}/summaries", {404, 422}, "tok-all-admin")
+        await expect(f"/municipalities/{code}/summaries/{p480}", {404, 422}, "tok-all-admin")
+    for value in period_values:
+        await expect(f"/municipalities/480/summaries/{value}", {404, 422}, "tok-all-admin")
+        await expect(f"/municipalities/480/summaries/{value}/report", {404, 422}, "tok-all-admin")
+    # With one municipality's token, no path reaches another's data.
+    for path in ("/municipalities/480/../607/summaries", "/municipalities/480/%2e%2e/607/summaries",
+                 "/municipalities/480%2f..%2f607/summaries",
+                 f"/municipalities/480/summaries/../../607/summaries/{p607}",
+                 f"/municipalities/607/summaries/{p607}?code=480",
+                 "/municipalities/607/summaries?municipality=480",
+                 "//municipalities/607/summaries", "/municipalities/607/summaries/"):
+        await expect(path, {403, 404, 422, 307}, own)
+    figures.update(seconds=time.monotonic() - started,
+                   note=f"{checks} requests, {len(problems)} unexpected answers")
+    assert not problems, "\n".join(problems[:40])
+
+
+# --- 5. privacy (last: scans what every scenario above left behind) --------------------------
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a decoded value (keys too); bytes as text and, when JSON, decoded too."""
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+        yield text
+        with contextlib.suppress(ValueError, RecursionError):
+            yield from _strings(json.loads(text))
+    elif isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _has_cpr(value: Any) -> bool:
+    return any(CPR.search(text) for text in _strings(value))
+
+
+async def test_no_cpr_number_is_kept_anywhere(fault_servers: harness.Servers) -> None:
+    started = time.monotonic()
+    clusters_seen = [c for c in harness.CLUSTERS if c.stack is fault_servers]
+    if not any(c.run_dir.name == "hostile" for c in clusters_seen):
+        pytest.skip("scans what the other fault scenarios left behind: run the whole module")
+    figures: dict[str, Any] = {}
+    harness.FIGURES["5 privacy"] = figures
+    hits: list[str] = []
+    client: MongoClient[dict[str, Any]] = MongoClient(fault_servers.mongo_url,
+                                                      serverSelectionTimeoutMS=10_000)
+    documents = 0
+    try:
+        for db_name in client.list_database_names():
+            db = client[db_name]
+            for collection in db.list_collection_names():
+                for doc in db[collection].find():
+                    documents += 1
+                    if _has_cpr(doc):
+                        hits.append(f"mongo {db_name}.{collection} {doc.get('_id')!r}")
+    finally:
+        client.close()
+    logs = [p for c in clusters_seen for p in c.log_files()]
+    for path in logs:
+        for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+            if _has_cpr(line):
+                hits.append(f"log {path.name}:{number}")
+    records = 0
+    for cluster in clusters_seen:
+        for topic in (DLQ, REPORTING, SUMMARIES):
+            for record in await read_all(fault_servers.bootstrap, cluster.topic(topic)):
+                records += 1
+                if _has_cpr([record.value or b"", record.key or b"", *(v for _, v in record.headers or ())]):
+                    hits.append(f"topic {cluster.topic(topic)} {record.partition}@{record.offset}")
+    figures.update(cpr_hits=len(hits), seconds=time.monotonic() - started,
+                   note=f"scanned {documents} documents, {len(logs)} log files, {records} topic records")
+    assert not hits, f"{len(hits)} CPR-like numbers kept: {hits[:20]}"
