@@ -406,7 +406,7 @@ async def run_demo(*, seed: int, volume: float, out: Path, reports_dir: Path, bo
     """Generate, publish, settle, close finished courses, settle again, then show and write reports."""
     console = console or _console()
     async with api.client() as client:  # fail fast, before any work, when the stack is not up
-        if (await api.get(client, "/readyz")).status_code != 200:
+        if not await api.ready(client):
             raise ApiError(f"the reporting service at {api.url} is not ready; see `make status`")
         await api.periods(client, demo_scenario.MUNICIPALITIES[0].code)  # the token is accepted
     events = await asyncio.to_thread(demo_scenario.generate, seed, volume)

@@ -154,7 +154,6 @@ async def send_records(records: Sequence[FeedLine], bootstrap: str, prefix: str 
     except (KafkaError, OSError) as exc:
         await producer.stop()
         raise PublishError(f"cannot reach Kafka at {bootstrap} ({type(exc).__name__})") from exc
-    acknowledged = 0
     try:
         futures = []
         for record in records:
@@ -162,12 +161,12 @@ async def send_records(records: Sequence[FeedLine], bootstrap: str, prefix: str 
             if on_ack is not None:
                 future.add_done_callback(_when_acknowledged(on_ack))
             futures.append(future)
-        for result in await asyncio.gather(*futures, return_exceptions=True):
-            if isinstance(result, BaseException):
-                raise PublishError(f"the broker did not acknowledge every record "
-                                   f"({acknowledged} of {len(records)} acknowledged; "
-                                   f"{type(result).__name__})") from result
-            acknowledged += 1
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            acknowledged = len(results) - len(failures)
+            raise PublishError(f"the broker did not acknowledge every record ({acknowledged} of "
+                               f"{len(results)} acknowledged; {type(failures[0]).__name__})") from failures[0]
     except KafkaError as exc:
         raise PublishError(f"sending to Kafka at {bootstrap} failed ({type(exc).__name__})") from exc
     finally:

@@ -69,12 +69,20 @@ class Api:
         return httpx.AsyncClient(base_url=self.url.rstrip("/"), timeout=DEFAULT_TIMEOUT_S,
                                  headers={"Authorization": f"Bearer {self.token}"})
 
-    async def get(self, client: httpx.AsyncClient, path: str) -> httpx.Response:
+    async def _get(self, client: httpx.AsyncClient, path: str) -> httpx.Response:
         try:
-            response = await client.get(path)
+            return await client.get(path)
         except httpx.HTTPError as exc:
             raise ApiError(f"cannot reach the reporting API at {self.url} ({type(exc).__name__}); "
                            "is the stack up? (`make up`)") from exc
+
+    async def ready(self, client: httpx.AsyncClient) -> bool:
+        """Whether the reporting service answers `/readyz` with 200; ApiError when it does not answer."""
+        return (await self._get(client, "/readyz")).status_code == 200
+
+    async def get(self, client: httpx.AsyncClient, path: str) -> httpx.Response:
+        """GET an API path; 401, 403 and errors other than 404 become an ApiError saying what to do."""
+        response = await self._get(client, path)
         if response.status_code == 401:
             raise ApiError(f"the reporting API at {self.url} refused the token (401)")
         if response.status_code == 403:

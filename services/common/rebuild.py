@@ -47,7 +47,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
         bootstrap_servers=settings.kafka_bootstrap_servers, group_id=replay_group,
         enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
-    await runtime.producer.start()
+    await runtime.start_producer()
     if runtime.before_replay:
         runtime.before_replay()
     records_seen = 0
@@ -72,7 +72,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
     try:
         await commit_offsets(settings.kafka_bootstrap_servers, settings.group_id, positions)
     finally:
-        await runtime.producer.stop()
+        await runtime.stop_producer()
         await runtime.mongo.close()
     summary = {"service": settings.service, "records_replayed": records_seen, "dropped": sorted(dropped),
                "seconds": round(time.perf_counter() - started, 2)}

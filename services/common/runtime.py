@@ -55,7 +55,6 @@ class Runtime:
     mongo: AsyncMongoClient[dict[str, Any]]
     db: AsyncDatabase[dict[str, Any]]
     broker: KafkaBroker
-    producer: AIOKafkaProducer
     input_topics: list[str]
     handler: BatchHandler | None = None
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -65,6 +64,24 @@ class Runtime:
     outage: bool = False
     batches: int = 0
     subscriber: Any = None
+    _producer: AIOKafkaProducer | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "start_producer() first"
+        return self._producer
+
+    async def start_producer(self) -> None:
+        """Made here, not at build time: aiokafka objects need the running event loop."""
+        if self._producer is None:
+            out = producer(self.settings.kafka_bootstrap_servers, f"taskforce-{self.settings.service}")
+            await out.start()
+            self._producer = out
+
+    async def stop_producer(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def process(self, records: list[ConsumerRecord]) -> None:
         """Apply one batch; retry the whole (idempotent) batch until it succeeds."""
@@ -138,8 +155,7 @@ def build_runtime(settings: Settings, input_topics: list[str]) -> Runtime:
         logger=None,
         client_id=f"taskforce-{settings.service}",
     )
-    out = producer(settings.kafka_bootstrap_servers, f"taskforce-{settings.service}")
-    return Runtime(settings, metrics, mongo, mongo[settings.database], broker, out,
+    return Runtime(settings, metrics, mongo, mongo[settings.database], broker,
                    [settings.topic(t) for t in input_topics])
 
 
@@ -178,7 +194,7 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
         await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
         for step in runtime.startup:
             await _until_it_works(step, runtime)
-        await _until_it_works(runtime.producer.start, runtime)
+        await _until_it_works(runtime.start_producer, runtime)
         await runtime.broker.start()
         runtime.metrics.ready.labels(settings.service).set(1)
         log.info("service started", extra={"group": settings.group_id, "topics": runtime.input_topics})
@@ -187,7 +203,7 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
         finally:
             log.info("shutting down: finishing the current batch")
             await runtime.broker.stop()
-            await runtime.producer.stop()
+            await runtime.stop_producer()
             await runtime.mongo.close()
             log.info("stopped")
 

@@ -24,7 +24,7 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
     settings = settings or load_settings("reporting")
     runtime = build_runtime(settings, INPUT_TOPICS)
     replica = Replica(runtime.db)
-    processor = SummaryProcessor(settings, replica, runtime.producer, runtime.metrics)
+    processor = SummaryProcessor(settings, replica, runtime, runtime.metrics)
     runtime.startup.append(processor.setup)
     attach_consumer(runtime, processor.apply_batch)
     runtime.before_replay = lambda: setattr(processor, "replaying", True)

@@ -30,9 +30,10 @@ from services.reporting.domain.summary import compute_summary, figures_key
 from services.reporting.replica import KINDS, SUMMARIES, Kind, Replica, periods_of
 
 if TYPE_CHECKING:
-    from aiokafka import AIOKafkaProducer, ConsumerRecord
+    from aiokafka import ConsumerRecord
 
     from services.common.metrics import ServiceMetrics
+    from services.common.runtime import Runtime
     from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,11 @@ class Touched:
 
 
 class SummaryProcessor:
-    def __init__(self, settings: Settings, replica: Replica, producer: AIOKafkaProducer,
+    def __init__(self, settings: Settings, replica: Replica, runtime: Runtime,
                  metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.replica = replica
-        self.producer = producer
+        self.runtime = runtime
         self.metrics = metrics
         self.grace = timedelta(days=settings.grace_days)
         self.maybe_pending = True
@@ -199,7 +200,7 @@ class SummaryProcessor:
             return
         await self.replica.save_summaries(docs)
         self.maybe_pending = True
-        await publish_all(self.producer, [self._record(d) for d in docs])
+        await publish_all(self.runtime.producer, [self._record(d) for d in docs])
         await self.replica.mark_published([d["_id"] for d in docs])
         self.maybe_pending = False
         for doc in docs:
@@ -210,7 +211,7 @@ class SummaryProcessor:
     async def _publish_pending(self) -> None:
         pending = await self.replica.pending()
         if pending:
-            await publish_all(self.producer, [self._record(d) for d in pending])
+            await publish_all(self.runtime.producer, [self._record(d) for d in pending])
             await self.replica.mark_published([d["_id"] for d in pending])
             log.info("republished pending summaries", extra={"count": len(pending)})
         self.maybe_pending = False

@@ -99,6 +99,11 @@ def assert_equal_to_reference(diff: dict[str, Any]) -> None:
     assert not diff["status_errors"], "\n".join(diff["status_errors"][:25])
 
 
+async def _ready(proc: harness.ServiceProcess) -> bool:
+    async with httpx.AsyncClient() as client:
+        return await readyz(client, proc) == 200
+
+
 def assert_all_alive(cluster: Cluster) -> None:
     dead = {p.name: p.exits for p in cluster.procs if not p.alive()}
     assert not dead, f"service processes stopped: {dead}"
@@ -115,8 +120,7 @@ async def test_hard_kills_lose_and_double_nothing(clusters: Any) -> None:
     # TASKFORCE_CRASH_AFTER_WRITE=N per run: the process dies after its N-th batch write,
     # before the offset commit (the owning services have the hook; reporting is SIGKILLed).
     # TASKFORCE_CRASH_AFTER_WRITE=N: the run dies after its N-th batch write, before the offset
-    # commit. Each start of an owning service takes the next value (reporting has no hook and
-    # is SIGKILLed instead); the SIGKILLs come after the first third, when the hooks have fired.
+    # commit. Each start of an owning service takes the next value (reporting has no hook).
     hooks = {"intake": ["3", "2"], "analysis": ["2"], "followup": ["2"], "reporting": []}
     hook_crashes: Counter[str] = Counter()
     unexpected: list[str] = []
@@ -140,27 +144,38 @@ async def test_hard_kills_lose_and_double_nothing(clusters: Any) -> None:
                 unexpected.append(f"{proc.name} exited with {code}")
             start(proc)
 
+    def hooks_pending() -> bool:
+        return any(hooks.values()) or sum(hook_crashes.values()) < 4
+
     events = demo.generate(SEED, 0.15)
     rng = random.Random(SEED)
     stream = list(events)
     duplicates = rng.sample(events, len(events) // 30)  # same event ids: must count once
     for event in duplicates:
         stream.insert(rng.randrange(len(stream) + 1), event)
-    plan = [None] * 4 + ["intake", "reporting", "analysis", "followup"] * 2
+    pending = chunks(stream, 14)
+    # Phase 1: chunk by chunk until every crash-after-write hook has fired (restarts watched).
+    while hooks_pending() and len(pending) > 8:
+        await publish(cluster, pending.pop(0))
+        await wait_settled(cluster, SETTLE_TIMEOUT, watch=supervise)
+    # Phase 2: a SIGKILL per chunk, each service in turn, once the target is consuming again.
     sigkills: Counter[str] = Counter()
     uncommitted_at_kill: list[int] = []
-    for index, chunk in enumerate(chunks(stream, len(plan))):
+    for index, chunk in enumerate(pending):
+        target = ("intake", "reporting", "analysis", "followup")[index % 4]
+        proc = cluster.get(target)
+        deadline = time.monotonic() + 120
+        while not (proc.alive() and await _ready(proc)):
+            supervise()
+            assert time.monotonic() < deadline, f"{proc.name} not consuming again"
+            await asyncio.sleep(0.2)
         await publish(cluster, chunk)
         supervise()
-        target = plan[index]
-        if target is None:
-            continue
-        await asyncio.sleep(rng.uniform(0.05, 0.6))  # land the kill somewhere mid-stream
-        proc = cluster.get(target)
+        await asyncio.sleep(rng.uniform(0.05, 0.5) + (0.4 if target == "reporting" else 0))
+        group = cluster.group(target)
+        lag = await harness.group_lag(cluster.stack.bootstrap, {group: [
+            cluster.topic(t) for t in harness.GROUP_TOPICS[target]]})
         if proc.alive():
-            group = cluster.group(target)
-            lag = await harness.group_lag(cluster.stack.bootstrap, {group: [
-                cluster.topic(t) for t in harness.GROUP_TOPICS[target]]})
             proc.kill9()
             uncommitted_at_kill.append(lag[group][0])
             sigkills[target] += 1
@@ -173,7 +188,7 @@ async def test_hard_kills_lose_and_double_nothing(clusters: Any) -> None:
                         f"crash-after-write {dict(hook_crashes)}, {len(duplicates)} duplicates sent, "
                         f"{figures['revised']} revised summaries")
     assert not unexpected, unexpected
-    assert all(hook_crashes[s] >= 1 for s in ("intake", "analysis", "followup")), hook_crashes
+    assert hook_crashes == Counter({"intake": 2, "analysis": 1, "followup": 1}), hook_crashes
     assert all(sigkills[s] >= 2 for s in SERVICES), sigkills
     assert_equal_to_reference(diff)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +29,24 @@ from taskforce.settle import OffsetWatch, wait_until_settled
 from taskforce.summaries_view import Api
 from tests.support.events import assessed, event, received
 from tests.support.kafka import read_until
-from tests.support.services import running, settings_for
+from tests.support.services import Running, running, settings_for
 
 pytestmark = pytest.mark.integration
 
 CPR_TEXT = "010190-1234"
+CREATE = {"reporting": create_reporting, "intake": create_intake, "analysis": create_analysis,
+          "followup": create_followup}
+
+
+@contextlib.asynccontextmanager
+async def services(stack: Any, prefix: str, tokens: Path, *names: str) -> AsyncIterator[dict[str, Running]]:
+    """The named services in-process, started side by side (each waits for its partitions)."""
+    async with contextlib.AsyncExitStack() as stack_of:
+        contexts = [running(CREATE[name], settings_for(name, stack, prefix,
+                                                       TASKFORCE_TOKENS_FILE=str(tokens)))
+                    for name in names]
+        started = await asyncio.gather(*(stack_of.enter_async_context(c) for c in contexts))
+        yield dict(zip(names, started, strict=True))
 
 
 async def invoke(*args: str) -> Result:
@@ -182,10 +197,8 @@ async def test_summaries_shows_the_reporting_services_table(stack, prefix, tmp_p
         received("n1", "2022-03-01T10:00:00+01:00"), assessed("n1", "2022-03-01T16:00:00+01:00"),
         received("n2", "2022-09-01T10:00:00+02:00"),
     ])
-    settings = {name: settings_for(name, stack, prefix, TASKFORCE_TOKENS_FILE=str(tokens))
-                for name in ("intake", "reporting")}
-    async with (running(create_reporting, settings["reporting"]) as reporting,
-                running(create_intake, settings["intake"])):
+    async with services(stack, prefix, tokens, "reporting", "intake") as started:
+        reporting = started["reporting"]
         await publisher.publish([feed], bootstrap=stack.bootstrap_servers, prefix=prefix,
                                 console=Console(file=io.StringIO()))
         await wait_until_settled(stack.bootstrap_servers, prefix, quiet_s=0.5, timeout_s=30)
@@ -212,19 +225,12 @@ async def test_demo_settles_and_closes_finished_courses(stack, prefix, tmp_path)
     """The demo's flow with the four services in-process: settle by offsets, close, settle again."""
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps({"all-token": "*"}))
-    creates = {"reporting": create_reporting, "intake": create_intake, "analysis": create_analysis,
-               "followup": create_followup}
-    settings = {name: settings_for(name, stack, prefix, TASKFORCE_TOKENS_FILE=str(tokens))
-                for name in creates}
     output = io.StringIO()
-    async with (running(creates["reporting"], settings["reporting"]) as reporting,
-                running(creates["intake"], settings["intake"]),
-                running(creates["analysis"], settings["analysis"]),
-                running(creates["followup"], settings["followup"])):
+    async with services(stack, prefix, tokens, *CREATE) as started:
         result = await run_demo(seed=7, volume=0.05, out=tmp_path / "demo", reports_dir=tmp_path / "reports",
                                 bootstrap=stack.bootstrap_servers, prefix=prefix,
-                                api=Api(reporting.base_url, "all-token"), timeout_s=120, quiet_s=1.0,
-                                console=Console(file=output, width=200))
+                                api=Api(started["reporting"].base_url, "all-token"), timeout_s=120,
+                                quiet_s=1.0, console=Console(file=output, width=200))
 
     codes = {p.code for p in demo.MUNICIPALITIES}
     summaries = result["summaries"]

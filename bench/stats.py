@@ -1,0 +1,219 @@
+"""Pure arithmetic of the benchmark: percentiles, steady-state rates, ratios, targets, schema.
+
+Nothing here does I/O, so all of it is unit-tested (tests/unit/test_bench_*.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+RESULTS_SCHEMA = "taskforce-bench/1"
+
+#: The targets of the issue: (service / raw) throughput at least, CPU per event at most,
+#: p99 latency at 500/s below, RSS growth from the first sample to the end within.
+MIN_THROUGHPUT_RATIO = 0.9
+MAX_CPU_RATIO = 1.5
+MAX_P99_S = 1.0
+LATENCY_TARGET_RATE = 500
+MAX_RSS_DRIFT = 0.10
+
+SERVICES = ("intake", "analysis", "followup", "reporting")
+SERVICE_FIELDS = ("events_per_s", "raw_events_per_s", "throughput_ratio", "cpu_per_event_ratio",
+                  "peak_rss_mb")
+PERCENTILE_FIELDS = ("p50", "p95", "p99")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks.
+
+    The same definition as numpy's default (`linear`): rank = q/100 * (n - 1).
+    """
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must lie in [0, 100], not {q}")
+    ordered = sorted(values)
+    rank = q / 100 * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    fraction = rank - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+
+
+def latency_summary(values: Sequence[float], missing: int = 0) -> dict[str, Any]:
+    """p50/p95/p99/max/mean of latencies in seconds, with how many were seen and missed."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "mean": None,
+                "count": 0, "missing": missing}
+    return {
+        "p50": round(percentile(values, 50), 4),
+        "p95": round(percentile(values, 95), 4),
+        "p99": round(percentile(values, 99), 4),
+        "max": round(max(values), 4),
+        "mean": round(sum(values) / len(values), 4),
+        "count": len(values),
+        "missing": missing,
+    }
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One observation of a consumer under test: time, offsets committed, process CPU."""
+
+    t: float
+    committed: int
+    cpu_s: float
+
+
+@dataclass(frozen=True)
+class Window:
+    """The steady-state part of a run: from the first commit seen to the last record committed."""
+
+    events: int
+    seconds: float
+    cpu_s: float
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_per_event(self) -> float:
+        return self.cpu_s / self.events if self.events > 0 else 0.0
+
+
+def steady_window(samples: Sequence[Sample], total: int) -> Window:
+    """Rate and CPU between the first sample with a commit and the first with all committed.
+
+    Starting at the first observed commit leaves out process start-up, imports and the
+    group join (the same for every consumer measured); the first batch is not counted.
+    When the whole input went in one batch there is no window: it falls back to the span
+    from the first sample (consumer start) to the end.
+    """
+    done = next((s for s in samples if s.committed >= total), None)
+    if done is None:
+        raise ValueError(f"the run never committed all {total} records")
+    first = next(s for s in samples if s.committed > 0)
+    if first is done:
+        first = samples[0]
+    return Window(events=done.committed - first.committed, seconds=done.t - first.t,
+                  cpu_s=done.cpu_s - first.cpu_s)
+
+
+def ratio(value: float | None, reference: float | None) -> float | None:
+    """value / reference, rounded to 3 decimals; None when either is missing or reference is 0."""
+    if value is None or reference is None or reference == 0:
+        return None
+    return round(value / reference, 3)
+
+
+def compare(service: Window, raw: Window) -> dict[str, float | None]:
+    """The service's figures next to the raw limit's on the same input."""
+    return {
+        "events_per_s": round(service.events_per_s, 1),
+        "raw_events_per_s": round(raw.events_per_s, 1),
+        "throughput_ratio": ratio(service.events_per_s, raw.events_per_s),
+        "cpu_s_per_event": round(service.cpu_per_event, 7),
+        "raw_cpu_s_per_event": round(raw.cpu_per_event, 7),
+        "cpu_per_event_ratio": ratio(service.cpu_per_event, raw.cpu_per_event),
+    }
+
+
+def growth_ratio(first: float | None, last: float | None) -> float | None:
+    return ratio(last, first)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: float | None
+    limit: str
+    passed: bool | None  # None: not measured
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "limit": self.limit, "pass": self.passed}
+
+
+def _at_least(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value >= limit
+
+
+def _at_most(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
+    """Each target of the issue with its measured value and pass/fail (None: not measured)."""
+    targets: list[Target] = []
+    for name in SERVICES:
+        figures = results.get("services", {}).get(name)
+        if not figures:
+            continue
+        tput, cpu = figures.get("throughput_ratio"), figures.get("cpu_per_event_ratio")
+        targets.append(Target(f"{name}: throughput ≥ {MIN_THROUGHPUT_RATIO} × raw", tput,
+                              f">= {MIN_THROUGHPUT_RATIO}", _at_least(tput, MIN_THROUGHPUT_RATIO)))
+        targets.append(Target(f"{name}: CPU per event ≤ {MAX_CPU_RATIO} × raw", cpu,
+                              f"<= {MAX_CPU_RATIO}", _at_most(cpu, MAX_CPU_RATIO)))
+    latency = results.get("latency_s", {}).get(str(LATENCY_TARGET_RATE))
+    if latency is not None:
+        p99 = latency.get("p99")
+        passed = None if p99 is None else (p99 < MAX_P99_S and not latency.get("missing"))
+        targets.append(Target(f"p99 latency at {LATENCY_TARGET_RATE}/s < {MAX_P99_S} s", p99,
+                              f"< {MAX_P99_S}", passed))
+    growth = results.get("rss_growth_ratio")
+    if "rss_growth_ratio" in results:
+        passed = None if growth is None else abs(growth - 1) <= MAX_RSS_DRIFT
+        targets.append(Target(f"RSS flat ±{MAX_RSS_DRIFT:.0%} over the long run", growth,
+                              f"{1 - MAX_RSS_DRIFT:.2f}..{1 + MAX_RSS_DRIFT:.2f}", passed))
+    return targets
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def validate_results(results: Mapping[str, Any]) -> list[str]:
+    """Problems with a results document (empty when it has the promised shape)."""
+    problems: list[str] = []
+    if results.get("schema") != RESULTS_SCHEMA:
+        problems.append(f"schema is not {RESULTS_SCHEMA!r}")
+    for key in ("machine", "notes", "services", "latency_s", "targets"):
+        if key not in results:
+            problems.append(f"missing {key}")
+    if "rss_growth_ratio" not in results:
+        problems.append("missing rss_growth_ratio")
+    elif results["rss_growth_ratio"] is not None and not _number(results["rss_growth_ratio"]):
+        problems.append("rss_growth_ratio is not a number")
+    if not isinstance(results.get("notes", []), list):
+        problems.append("notes is not a list")
+    for name, figures in (results.get("services") or {}).items():
+        for fieldname in SERVICE_FIELDS:
+            if fieldname not in figures:
+                problems.append(f"services.{name}.{fieldname} missing")
+            elif figures[fieldname] is not None and not _number(figures[fieldname]):
+                problems.append(f"services.{name}.{fieldname} is not a number")
+    for rate, figures in (results.get("latency_s") or {}).items():
+        if not str(rate).isdigit():
+            problems.append(f"latency_s key {rate!r} is not a rate")
+        for fieldname in PERCENTILE_FIELDS:
+            if fieldname not in figures:
+                problems.append(f"latency_s.{rate}.{fieldname} missing")
+            elif figures[fieldname] is not None and not _number(figures[fieldname]):
+                problems.append(f"latency_s.{rate}.{fieldname} is not a number")
+    for target in results.get("targets", []):
+        if not {"name", "value", "limit", "pass"} <= set(target):
+            problems.append(f"target {target.get('name')!r} incomplete")
+    return problems
+
+
+def scaled(events: int, fraction: float, minimum: int = 1) -> int:
+    """A volume proportionate to the intake volume."""
+    return max(minimum, round(events * fraction))
+
+
+def mean(values: Iterable[float]) -> float | None:
+    items = list(values)
+    return sum(items) / len(items) if items else None
