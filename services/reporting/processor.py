@@ -127,6 +127,10 @@ class SummaryProcessor:
         if watermark is None:
             return []  # a command for a municipality without events: nothing to summarise
         known = await self.replica.periods(code)
+        unknown = (entry.final | entry.republish) - {p.name for p in known}
+        if unknown:
+            log.info("summary requested for a period without events; nothing to summarise",
+                     extra={"municipality_code": code, "periods": sorted(unknown)})
         dirty = self._dirty(known, entry, move)
         if not dirty:
             return []
