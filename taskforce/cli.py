@@ -105,7 +105,7 @@ ApiUrl = Annotated[str | None, typer.Option(
     "--api", envvar="TASKFORCE_API_URL", show_default="http://127.0.0.1:8000",
     help="The reporting service's base URL.")]
 Token = Annotated[str | None, typer.Option("--token", envvar="TASKFORCE_TOKEN", show_envvar=True,
-                                           help="API token [default: the \"*\" token of the tokens file]")]
+                                           help="API token (default: the \"*\" token of the tokens file).")]
 
 
 # --- publish ------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ Token = Annotated[str | None, typer.Option("--token", envvar="TASKFORCE_TOKEN", 
 
 @app.command()
 def publish(
-    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True,
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE",
                                                 help="JSON Lines (.jsonl, .ndjson) or CSV (.csv) feeds.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; send nothing.")] = False,
     strict: Annotated[bool, typer.Option("--strict",
@@ -153,7 +153,7 @@ def _api(url: str | None, token: str | None) -> Api:
 def summaries(
     municipality: Annotated[list[str] | None, typer.Option(
         "--municipality", "-m",
-        help="Three-digit code; repeat for several [default: the seed municipalities]")] = None,
+        help="Three-digit code; repeat for several (default: the seed municipalities).")] = None,
     period: Annotated[str | None, typer.Option("--period", "-p", help="Half-year, e.g. 2022H1.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summaries' data as JSON.")] = False,
     api: ApiUrl = None,

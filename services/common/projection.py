@@ -129,6 +129,9 @@ class ProjectionEngine:
         """Write the batch's effects; return the records to publish (DLQ + reporting)."""
         valid, rejected = split_batch(records, self.settings)
         out = report_rejections(rejected, self.settings, self.metrics)
+        repeated_in_batch = len(records) - len(rejected) - len(valid)
+        if repeated_in_batch:
+            self.metrics.duplicates.labels(self.settings.service).inc(repeated_in_batch)
         if not valid:
             return out
         entities = self._group(valid)

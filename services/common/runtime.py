@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -241,12 +242,26 @@ async def _until_it_works(step: Callable[[], Awaitable[None]], runtime: Runtime)
             delay = min(delay * 2, MAX_BACKOFF_S)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM once it has shut down, so the process would die *by* the
+    signal. A graceful stop is a normal end here: exit 0, which orchestrators read as clean."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(app: FastAPI, settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT; uvicorn then runs the lifespan's graceful shutdown."""
+    """Run until SIGTERM/SIGINT, then shut down gracefully (finish and commit the batch)."""
     configure_logging(settings.service, settings.log_level, settings.log_file)
     config = uvicorn.Config(app, host=settings.http_host, port=settings.port, log_config=None,
                             access_log=False, timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S))
-    uvicorn.Server(config).run()
+    _Server(config).run()
 
 
 def projection_service(

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import html as htmllib
 import json
+import os
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +36,7 @@ from tests.support.services import Running, running, settings_for
 pytestmark = pytest.mark.integration
 
 ALL, NORDFYN, FREDERICIA, UNUSED = "all-token", "nordfyn-token", "fredericia-token", "unknown-token"
+REVOKED = "soon-revoked-token"
 WATERMARK_480 = "2022-11-20T12:00:00+01:00"
 WATERMARK_607 = "2022-03-10T12:00:00+01:00"
 HOSTILE = "<script>alert('xss')</script> & <b>fed</b>"
@@ -120,6 +123,7 @@ def hostile_summary() -> dict[str, Any]:
 class Service:
     running: Running
     summaries: dict[str, dict[str, Any]]  # "480/2022H1" -> the JSON the API serves
+    tokens_file: Path
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -141,7 +145,7 @@ def _settled(records: list[Any]) -> bool:
 async def service(stack, tmp_path_factory) -> AsyncIterator[Service]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     tokens = tmp_path_factory.mktemp("report-http") / "tokens.json"
-    tokens.write_text(json.dumps({ALL: "*", NORDFYN: "480", FREDERICIA: "607"}))
+    tokens.write_text(json.dumps({ALL: "*", NORDFYN: "480", FREDERICIA: "607", REVOKED: "480"}))
     settings = settings_for("reporting", stack, prefix, TASKFORCE_TOKENS_FILE=str(tokens),
                             TASKFORCE_SESSION_SECRET="test-secret-" + prefix)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongodb_url)
@@ -151,7 +155,7 @@ async def service(stack, tmp_path_factory) -> AsyncIterator[Service]:
             await read_until(stack.bootstrap_servers, prefix + topics.SUMMARIES, _settled, timeout=60)
             await mongo[settings.database]["summaries"].insert_one(hostile_summary())
             summaries = await _served(reporting)
-            yield Service(reporting, summaries)
+            yield Service(reporting, summaries, tokens)
     finally:
         await mongo.close()
 
@@ -409,3 +413,22 @@ async def test_login_then_next_opens_the_report(service):
         response = await browser.post("/login", data={"token": NORDFYN, "next": target})
     assert response.status_code == 200 and str(response.url).endswith(target)
     assert "KLADDE" in response.text
+
+
+async def test_revoking_a_token_ends_its_browser_sessions(service):
+    """Tokens rotate without a restart (the tokens file is re-read), so a revoked token must
+    stop working for sessions it opened too, not only for new sign-ins and bearer calls."""
+    report = REPORT.format(code="480", period="2022H2")
+    async with service.client() as browser:
+        assert (await browser.post("/login", data={"token": REVOKED})).status_code == 303
+        assert (await browser.get(report)).status_code == 200
+        book = json.loads(service.tokens_file.read_text())
+        del book[REVOKED]
+        service.tokens_file.write_text(json.dumps(book))
+        stat = service.tokens_file.stat()
+        os.utime(service.tokens_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        async with service.client(REVOKED) as bearer:
+            assert (await bearer.get(report)).status_code == 401
+        assert (await browser.post("/login", data={"token": REVOKED})).status_code == 401
+        assert (await browser.get(report)).status_code == 401  # the old session cookie
+        assert (await browser.get("/")).headers.get("location") == "/login"

@@ -1,0 +1,1 @@
+"""The taskforce benchmark: services against the raw limit (see bench/README.md)."""

@@ -1,0 +1,281 @@
+"""Real headless Chromium, driven over the Chrome DevTools Protocol (CDP).
+
+Needs Debian's `chromium` (`make test-browser` installs it) and the `websockets` package for
+the CDP connection; without either the browser tests are skipped with the reason. Chromium
+runs as a child of the test with a fresh profile and the flags this machine needs (no
+sandbox as root, no background networking: the network is closed), on a free debugging
+port it reports through `DevToolsActivePort`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM_CANDIDATES = ("chromium", "/usr/bin/chromium", "chromium-browser", "google-chrome")
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars",
+    "--mute-audio", "--password-store=basic", "--use-mock-keychain", "--lang=da-DK",
+    "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank",
+)
+
+
+def chromium_executable() -> str | None:
+    for candidate in CHROMIUM_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+class CDPError(RuntimeError):
+    pass
+
+
+class CDP:
+    """A flat-session CDP connection: commands by id, events kept for later assertions."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.ids = itertools.count(1)
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.changed = asyncio.Condition()
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                if "id" in message:
+                    future = self.pending.pop(message["id"], None)
+                    if future is not None and not future.done():
+                        if "error" in message:
+                            future.set_exception(CDPError(str(message["error"])))
+                        else:
+                            future.set_result(message.get("result", {}))
+                else:
+                    async with self.changed:
+                        self.events.append(message)
+                        self.changed.notify_all()
+        finally:
+            for future in self.pending.values():
+                if not future.done():
+                    future.set_exception(CDPError("connection to Chromium closed"))
+
+    async def send(self, method: str, params: dict[str, Any] | None = None, *,
+                   session: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+        command_id = next(self.ids)
+        message: dict[str, Any] = {"id": command_id, "method": method, "params": params or {}}
+        if session is not None:
+            message["sessionId"] = session
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[command_id] = future
+        await self.ws.send(json.dumps(message))
+        return await asyncio.wait_for(future, timeout)
+
+    async def wait_for(self, method: str, since: int = 0,
+                       where: Callable[[dict[str, Any]], bool] = lambda _params: True,
+                       timeout: float = 30.0) -> dict[str, Any]:
+        """The first event `method` at index >= `since` whose params satisfy `where`."""
+        deadline = time.monotonic() + timeout
+
+        def found() -> dict[str, Any] | None:
+            for event in self.events[since:]:
+                if event.get("method") == method and where(event.get("params", {})):
+                    return event
+            return None
+
+        async with self.changed:
+            while (event := found()) is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no {method} event within {timeout} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), remaining)
+            return event
+
+    async def close(self) -> None:
+        await self.ws.close()
+        with contextlib.suppress(Exception):
+            await self.reader
+
+
+class Page:
+    """One tab: navigation, clicks and typing as a person would, JS for reading the page."""
+
+    def __init__(self, cdp: CDP, session: str) -> None:
+        self.cdp = cdp
+        self.session = session
+
+    async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.cdp.send(method, params, session=self.session)
+
+    def mark(self) -> int:
+        return len(self.cdp.events)
+
+    async def loaded(self, since: int, timeout: float = 30.0) -> None:
+        await self.cdp.wait_for("Page.loadEventFired", since,
+                                lambda _p: True, timeout)
+
+    async def goto(self, url: str) -> None:
+        since = self.mark()
+        result = await self.send("Page.navigate", {"url": url})
+        if result.get("errorText"):
+            raise CDPError(f"navigation to {url} failed: {result['errorText']}")
+        await self.loaded(since)
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                                      "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise CDPError(f"{expression!r} threw: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def centre_of(self, selector: str) -> tuple[float, float]:
+        box = await self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " if (!e) return null; e.scrollIntoView({block: 'center'});"
+            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        if box is None:
+            raise AssertionError(f"nothing matches {selector!r} on {await self.evaluate('location.href')}")
+        return box[0], box[1]
+
+    async def click(self, selector: str, *, navigates: bool = True) -> None:
+        """A real mouse click on the element's centre; waits for the next page when it navigates."""
+        x, y = await self.centre_of(selector)
+        since = self.mark()
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            await self.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
+                                                         "clickCount": 0 if kind == "mouseMoved" else 1})
+        if navigates:
+            await self.loaded(since)
+
+    async def type_into(self, selector: str, text: str) -> None:
+        await self.click(selector, navigates=False)
+        await self.send("Input.insertText", {"text": text})
+
+    async def press_enter(self) -> None:
+        since = self.mark()
+        for kind in ("keyDown", "keyUp"):
+            await self.send("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter",
+                                                       "windowsVirtualKeyCode": 13, "text": "\r"})
+        await self.loaded(since)
+
+    async def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            metrics = await self.send("Page.getLayoutMetrics")
+            size = metrics.get("cssContentSize") or metrics["contentSize"]
+            params.update(captureBeyondViewport=True, clip={
+                "x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+        shot = await self.send("Page.captureScreenshot", params)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def problems(self, since: int = 0) -> list[str]:
+        """Console errors, uncaught exceptions, error log entries (CSP, failed loads) so far."""
+        found = []
+        for event in self.cdp.events[since:]:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                found.append("console: " + " ".join(str(a.get("value", a.get("description", "")))
+                                                     for a in params.get("args", [])))
+            elif method == "Runtime.exceptionThrown":
+                details = params.get("exceptionDetails", {})
+                found.append("exception: " + str(details.get("exception", {}).get("description")
+                                                 or details.get("text")))
+            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+                entry = params["entry"]
+                found.append(f"log ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}")
+        return found
+
+
+async def _debugging_port(profile: Path, process: asyncio.subprocess.Process, log: Path,
+                          timeout: float = 30.0) -> int:
+    marker = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + timeout
+    while True:
+        if marker.exists():
+            lines = marker.read_text().splitlines()
+            if lines and lines[0].strip().isdigit():
+                return int(lines[0])
+        if process.returncode is not None:
+            raise RuntimeError(f"chromium exited with {process.returncode}: {log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"chromium did not open its debugging port: {log.read_text()[-2000:]}")
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def launch(executable: str, workdir: Path) -> AsyncIterator[Page]:
+    """Start Chromium, attach to a fresh tab with Page/Runtime/Log enabled, stop it afterwards."""
+    import httpx
+    from websockets.asyncio.client import connect
+
+    profile = workdir / "profile"
+    profile.mkdir(parents=True, exist_ok=True)
+    log = workdir / "chromium.log"
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            executable, f"--user-data-dir={profile}", *CHROMIUM_FLAGS,
+            stdout=sink, stderr=sink, stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+    cdp: CDP | None = None
+    try:
+        port = await _debugging_port(profile, process, log)
+        async with httpx.AsyncClient(timeout=10) as http:
+            version = (await http.get(f"http://127.0.0.1:{port}/json/version")).json()
+        ws = await connect(version["webSocketDebuggerUrl"], max_size=None, open_timeout=20)
+        cdp = CDP(ws)
+        target = await cdp.send("Target.createTarget", {"url": "about:blank"})
+        attached = await cdp.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})
+        page = Page(cdp, attached["sessionId"])
+        for domain in ("Page", "Runtime", "Log"):
+            await page.send(f"{domain}.enable")
+        await page.send("Emulation.setDeviceMetricsOverride", {
+            "width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+        yield page
+    finally:
+        if cdp is not None:
+            with contextlib.suppress(Exception):
+                await cdp.send("Browser.close", timeout=5)
+            await cdp.close()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # the group this test started, by its id
+            await process.wait()
+
+
+@pytest.fixture
+def chromium() -> str:
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip("Chromium not installed (no `chromium` on PATH, no /usr/bin/chromium): "
+                    "run `make test-browser`, which installs Debian's chromium")
+    pytest.importorskip(
+        "websockets", reason="the CDP connection needs the `websockets` package "
+        "(add websockets==17.4 to the dev extras in pyproject.toml)")
+    return executable
+
+
+@pytest.fixture
+async def browser(chromium, tmp_path) -> AsyncIterator[Page]:
+    async with launch(chromium, tmp_path) as page:
+        yield page
