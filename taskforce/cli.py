@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import uuid
+from collections import defaultdict
 from collections.abc import Coroutine, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ from schemas.municipalities import MUNICIPALITY_NAMES
 from services.reporting.domain.periods import Period
 from taskforce import demo as demo_scenario
 from taskforce import publisher, settle, stack
-from taskforce.feed import FeedLine
+from taskforce.feed import FeedError, FeedLine, read_feed
 from taskforce.summaries_view import (
     LEGEND,
     Api,
@@ -415,10 +416,7 @@ async def run_demo(*, seed: int, volume: float, out: Path, reports_dir: Path, bo
     console.print(f"[green]✓[/] Demo scenario (seed {seed}, volume {volume:g}): {len(events):,} events "
                   f"written to {out}/ (JSON Lines per topic; the CSV sample "
                   f"{demo_scenario.CSV_SAMPLE_NAME} repeats their first rows and is not sent)")
-    outcome = await publisher.publish(feeds, bootstrap=bootstrap, prefix=prefix, console=console)
-    if outcome.exit_code:
-        raise publisher.PublishError("the demo feeds had rejected lines: a bug in the demo generator")
-    await _settle(console, bootstrap, prefix, "Published", timeout_s, quiet_s)
+    await _publish_in_half_years(console, events, feeds, bootstrap, prefix, timeout_s, quiet_s)
 
     codes = sorted({event["municipality_code"] for event in events})
     drafts = await drafts_to_close(api, codes, demo_scenario.SCENARIO_END)
@@ -440,6 +438,30 @@ async def run_demo(*, seed: int, volume: float, out: Path, reports_dir: Path, bo
     for path in written:
         console.print(f"  {path}")
     return {"events": len(events), "summaries": rows, "reports": written, "closed": drafts}
+
+
+async def _publish_in_half_years(console: Console, events: list[dict[str, Any]], feeds: list[Path],
+                                 bootstrap: str, prefix: str, timeout_s: float, quiet_s: float) -> None:
+    """Publish the scenario the way it happened: one half-year at a time, settling in between.
+
+    All of history at once would let the fastest service's watermark finalise a half-year
+    while a slower service still delivers that half-year's events, and every such late event
+    would then revise a final summary: correct, but not what a committee sees in real life.
+    The records sent are the lines of the feed files, validated like `taskforce publish`.
+    """
+    lines = [line for path in feeds for line in read_feed(path)]
+    rejected = [line for line in lines if isinstance(line, FeedError)]
+    if rejected:
+        raise publisher.PublishError("the demo feeds had rejected lines: a bug in the demo generator")
+    half_year = {str(e["event_id"]): Period.of(datetime.fromisoformat(e["occurred_at"])).name for e in events}
+    slices: dict[str, list[FeedLine]] = defaultdict(list)
+    for line in lines:
+        assert isinstance(line, FeedLine)
+        slices[half_year[json.loads(line.value)["event_id"]]].append(line)
+    for name in sorted(slices):
+        await publisher.send_records(slices[name], bootstrap, prefix)
+        await _settle(console, bootstrap, prefix, f"Published {name} ({len(slices[name]):,} events)",
+                      timeout_s, min(quiet_s, 1.0))
 
 
 def _print_access(console: Console, api_url: str) -> None:

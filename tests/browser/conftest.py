@@ -129,8 +129,7 @@ class Page:
         return len(self.cdp.events)
 
     async def loaded(self, since: int, timeout: float = 30.0) -> None:
-        await self.cdp.wait_for("Page.loadEventFired", since,
-                                lambda _p: True, timeout)
+        await self.cdp.wait_for("Page.loadEventFired", since, timeout=timeout)
 
     async def goto(self, url: str) -> None:
         since = self.mark()
@@ -147,13 +146,20 @@ class Page:
         return result["result"].get("value")
 
     async def centre_of(self, selector: str) -> tuple[float, float]:
-        box = await self.evaluate(
+        """A point where a person would click the element: the middle of its first line box,
+        checked to hit the element itself (not something covering it)."""
+        point = await self.evaluate(
             f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
             " if (!e) return null; e.scrollIntoView({block: 'center'});"
-            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
-        if box is None:
+            " const r = e.getClientRects()[0] || e.getBoundingClientRect();"
+            " const x = r.x + Math.min(r.width / 2, 20), y = r.y + r.height / 2;"
+            " const hit = document.elementFromPoint(x, y);"
+            " return [x, y, !!hit && (hit === e || e.contains(hit))]; })()")
+        if point is None:
             raise AssertionError(f"nothing matches {selector!r} on {await self.evaluate('location.href')}")
-        return box[0], box[1]
+        x, y, hits = point
+        assert hits, f"{selector!r} is covered or off screen at ({x}, {y})"
+        return x, y
 
     async def click(self, selector: str, *, navigates: bool = True) -> None:
         """A real mouse click on the element's centre; waits for the next page when it navigates."""

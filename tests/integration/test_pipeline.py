@@ -101,6 +101,17 @@ async def test_input_events_become_exact_summaries(stack, prefix, tmp_path):
         finals = await read_until(stack.bootstrap_servers, prefix + topics.SUMMARIES, h1_finals)
         final = h1_finals(finals)[0]
 
+        # A late notification for the final period: a revised summary, revision 1.
+        await produce(stack.bootstrap_servers, prefix + topics.NOTIFICATIONS,
+                      [received("n7", "2022-06-20T09:00:00+02:00")])
+
+        def h1_revised(records):
+            return [s["data"] for s in decoded(records)
+                    if s["data"]["period"] == "2022H1" and s["data"]["status"] == "revised"]
+
+        late = await read_until(stack.bootstrap_servers, prefix + topics.SUMMARIES, h1_revised)
+        revised = h1_revised(late)[0]
+
     assert decoded(records)[-1]["source"] == "taskforce.reporting"
     assert h1["municipality_code"] == "480"
     assert h1["status"] == "draft"
@@ -126,3 +137,5 @@ async def test_input_events_become_exact_summaries(stack, prefix, tmp_path):
                  "planned_end": "2024-01-31", "month_of_course": 6}
     assert h1["as_of"] == "2022-07-01T00:00:00+02:00"
     assert {row["period"] for row in listing["periods"]} == {"2021H2", "2022H1", "2022H2"}
+    assert revised["revision"] == 1
+    assert revised["notifications"]["received"] == 6 and revised["notifications"]["overdue_unassessed"] == 2
