@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -208,6 +209,8 @@ class Page:
                                                  or details.get("text")))
             elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
                 entry = params["entry"]
+                if urlsplit(entry.get("url", "")).path == "/favicon.ico":
+                    continue  # the browser's own favicon probe, not the page (no icon is served)
                 found.append(f"log ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}")
         return found
 

@@ -133,6 +133,16 @@ VISIBLE = """(sel) => [...document.querySelectorAll(sel)].filter(e => {
 }).length"""
 
 
+CLIPPED_CHART_TEXT = """[...document.querySelectorAll('figure.chart-figure')].flatMap(f => {
+  const svg = f.querySelector('svg').getBoundingClientRect();
+  return [...f.querySelectorAll('svg text')].filter(t => {
+    const r = t.getBoundingClientRect();
+    return r.width > 0 && (r.left < svg.left - 1 || r.top < svg.top - 1
+                           || r.right > svg.right + 1 || r.bottom > svg.bottom + 1);
+  }).map(t => f.id + ': ' + t.textContent.trim());
+})"""
+
+
 async def visible_count(page, selector: str) -> int:
     return await page.evaluate(f"({VISIBLE})({json.dumps(selector)})")
 
@@ -201,6 +211,7 @@ async def test_sign_in_open_draft_report_and_log_out(stack, browser, tmp_path):
             " s.querySelectorAll('path, line, rect, use').length]; })")
         assert len(charts) == 3, charts
         assert all(w >= 200 and h >= 100 and shapes > 5 for w, h, shapes in charts), charts
+        clipped = await page.evaluate(CLIPPED_CHART_TEXT)
         text = await page.evaluate("document.body.innerText")
         assert "None" not in text and "undefined" not in text and "NaN" not in text
         for phrase in ("Nøgletal", "Hovedpunkter", "Underretninger", "Kvaliteten i sagsbehandlingen",
@@ -231,4 +242,6 @@ async def test_sign_in_open_draft_report_and_log_out(stack, browser, tmp_path):
         await page.evaluate("console.error('probe from the test')")
         await asyncio.sleep(0.2)
         assert any("probe from the test" in p for p in page.problems(probe)), page.problems(probe)
-        print("ALL PROBLEMS", page.problems(0))
+
+        # Every word in the charts is drawn inside its chart, none cut off at the edge.
+        assert clipped == [], f"chart text cut off at the chart's edge: {clipped}"

@@ -8,6 +8,7 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.kafka import commit_offsets
+from taskforce.settle import OffsetWatch
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
@@ -16,18 +17,13 @@ async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[Top
 
 
 async def lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    """Records of `topics` the group has not committed yet."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        partitions = await _partitions(consumer, topics)
-        ends = await consumer.end_offsets(partitions)
-        total = 0
-        for tp in partitions:
-            committed = await consumer.committed(tp)
-            total += ends[tp] - (committed or 0)
-        return total
-    finally:
-        await consumer.stop()
+    """Records of `topics` the group has not committed yet (true end offsets: the embedded
+    broker under-reports them, see taskforce/settle.py)."""
+    async with OffsetWatch(bootstrap) as watch:
+        ends = await watch.end_offsets(tuple(topics))
+        committed = await watch.admin.list_consumer_group_offsets(group, partitions=list(ends))
+    return sum(max(end - max(committed[tp].offset if tp in committed else 0, 0), 0)
+               for tp, end in ends.items())
 
 
 async def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout: float = 60) -> None:
