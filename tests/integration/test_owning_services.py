@@ -35,7 +35,7 @@ SERVICES = {
 
 def _feed(service_topics: list[str]) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """The demo's events for these topics, with 2 % sent twice (same id: duplicates)."""
-    events = [e for e in generate(seed=7, volume=0.25) if INPUT_TYPES[e["event_type"]][1] in service_topics]
+    events = [e for e in generate(seed=7, volume=0.18) if INPUT_TYPES[e["event_type"]][1] in service_topics]
     rng = random.Random(7)
     by_topic: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:

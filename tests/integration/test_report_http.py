@@ -432,3 +432,12 @@ async def test_revoking_a_token_ends_its_browser_sessions(service):
         assert (await browser.post("/login", data={"token": REVOKED})).status_code == 401
         assert (await browser.get(report)).status_code == 401  # the old session cookie
         assert (await browser.get("/")).headers.get("location") == "/login"
+
+
+async def test_highlights_use_danish_thousands_separators(service):
+    """The report's tables say "1.234,5 timer"; its highlights must say the same."""
+    async with service.client(NORDFYN) as http:
+        text = text_of((await http.get(REPORT.format(code="480", period="2022H2"))).text)
+    assert "1.234,5 timer" in text  # the notifications table
+    assert ("Mediantiden fra modtagelse til vurdering af en underretning steg fra 6,5 timer "
+            "til 1.234,5 timer.") in text
