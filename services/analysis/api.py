@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from schemas.reporting import CaseReviewState
 from services.analysis.domain import rating_changes
 from services.analysis.projections import REVIEWS
+from services.common.paths import MunicipalityCode
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
-
-Code = Annotated[str, Path(pattern=r"^\d{3}$")]
 
 
 def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
     api = APIRouter()
 
     @api.get("/municipalities/{code}/reviews/changes")
-    async def changes(code: Code) -> dict[str, Any]:
+    async def changes(code: MunicipalityCode) -> dict[str, Any]:
         """Mean change per dimension from baseline to follow-up for re-reviewed cases."""
         cursor = db[REVIEWS].find({"municipality_code": code}, {"state": 1})
         reviews = [CaseReviewState.model_validate(d["state"], strict=False) async for d in cursor]

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException
 
 from schemas.reporting import MeetingState, MilestoneState, PlanState
+from services.common.paths import MunicipalityCode
 from services.followup.domain import MAX_GAP_DAYS, days_since_last_followup, overdue_milestones
 from services.followup.projections import MEETINGS, MILESTONES, PLANS
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
-
-Code = Annotated[str, Path(pattern=r"^\d{3}$")]
 
 
 def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
@@ -25,7 +24,7 @@ def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
         return [model.model_validate(d["state"], strict=False) async for d in cursor]
 
     @api.get("/municipalities/{code}/plan/status")
-    async def plan_status(code: Code) -> dict[str, Any]:
+    async def plan_status(code: MunicipalityCode) -> dict[str, Any]:
         """The latest adopted plan's overdue milestones and days since the last follow-up."""
         now = datetime.now(UTC)
         plans: list[PlanState] = [p for p in await states(PLANS, PlanState, code) if p.adopted_at <= now]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from schemas.reporting import NotificationState
+from services.common.paths import MunicipalityCode
 from services.common.watermarks import stamp
 from services.intake.domain import unassessed_overdue
 from services.intake.projections import NOTIFICATIONS
@@ -15,14 +16,12 @@ from services.intake.projections import NOTIFICATIONS
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
 
-Code = Annotated[str, Path(pattern=r"^\d{3}$")]
-
 
 def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
     api = APIRouter()
 
     @api.get("/municipalities/{code}/notifications/overdue")
-    async def overdue(code: Code) -> dict[str, Any]:
+    async def overdue(code: MunicipalityCode) -> dict[str, Any]:
         """Notifications unassessed 24 hours or more after receipt, now."""
         now = datetime.now(UTC)
         query = {"municipality_code": code, "assessed": False,

@@ -6,10 +6,11 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Path, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from schemas.summary import SummaryData
+from services.common.paths import MunicipalityCode, PeriodName
 from services.reporting.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, Guard
 from services.reporting.domain.periods import Period, as_of
 from services.reporting.domain.reviews import phase_means, rereview_changes
@@ -17,15 +18,12 @@ from services.reporting.replica import Replica
 from services.reporting.report import IndexEntry, ReportInput, render_index, render_login, render_report
 from services.reporting.report import safe_next as safe_next_url
 
-Code = Annotated[str, Path(pattern=r"^\d{3}$", description="Three-digit municipality code")]
-PeriodName = Annotated[str, Path(pattern=r"^\d{4}H[12]$", description="Half-year, e.g. 2022H1")]
-
 
 def router(replica: Replica, guard: Guard, secure_cookies: bool = False) -> APIRouter:
     api = APIRouter()
 
     @api.get("/municipalities/{code}/summaries")
-    async def list_summaries(request: Request, code: Code) -> dict[str, Any]:
+    async def list_summaries(request: Request, code: MunicipalityCode) -> dict[str, Any]:
         """Periods with their latest status and revision."""
         guard.require(request, code)
         stored = await replica.summaries(code)
@@ -34,7 +32,7 @@ def router(replica: Replica, guard: Guard, secure_cookies: bool = False) -> APIR
             for p, d in sorted(stored.items())]}
 
     @api.get("/municipalities/{code}/summaries/{period}")
-    async def get_summary(request: Request, code: Code, period: PeriodName) -> dict[str, Any]:
+    async def get_summary(request: Request, code: MunicipalityCode, period: PeriodName) -> dict[str, Any]:
         """The latest data published for the period, with the municipality code."""
         guard.require(request, code)
         doc = (await replica.summaries(code)).get(period)
@@ -43,7 +41,7 @@ def router(replica: Replica, guard: Guard, secure_cookies: bool = False) -> APIR
         return {"municipality_code": code, **doc["data"]}
 
     @api.get("/municipalities/{code}/summaries/{period}/report", response_class=HTMLResponse)
-    async def get_report(request: Request, code: Code, period: PeriodName) -> HTMLResponse:
+    async def get_report(request: Request, code: MunicipalityCode, period: PeriodName) -> HTMLResponse:
         """The committee report (Danish, self-contained HTML with charts)."""
         guard.require(request, code)
         stored = await replica.summaries(code)

@@ -191,8 +191,7 @@ class Page:
             params.update(captureBeyondViewport=True, clip={
                 "x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
         shot = await self.send("Page.captureScreenshot", params)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
+        await asyncio.to_thread(_write, path, base64.b64decode(shot["data"]))
         return path
 
     def problems(self, since: int = 0) -> list[str]:
@@ -215,6 +214,15 @@ class Page:
         return found
 
 
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:] if log.exists() else ""
+
+
 async def _debugging_port(profile: Path, process: asyncio.subprocess.Process, log: Path,
                           timeout: float = 30.0) -> int:
     marker = profile / "DevToolsActivePort"
@@ -225,9 +233,9 @@ async def _debugging_port(profile: Path, process: asyncio.subprocess.Process, lo
             if lines and lines[0].strip().isdigit():
                 return int(lines[0])
         if process.returncode is not None:
-            raise RuntimeError(f"chromium exited with {process.returncode}: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"chromium exited with {process.returncode}: {_tail(log)}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"chromium did not open its debugging port: {log.read_text()[-2000:]}")
+            raise TimeoutError(f"chromium did not open its debugging port: {_tail(log)}")
         await asyncio.sleep(0.1)
 
 

@@ -34,7 +34,8 @@ REPORT_H2 = "/municipalities/480/summaries/2022H2/report"
 
 # --- Nordfyn's two half-years as reporting events ---------------------------------------
 
-def changed(kind: str, entity_id: str, state: dict[str, Any], source: str, version: int = 1) -> dict[str, Any]:
+def changed(kind: str, entity_id: str, state: dict[str, Any], source: str,
+            version: int = 1) -> dict[str, Any]:
     return {
         "event_id": str(uuid.uuid4()), "event_type": f"reporting.{kind}_changed", "schema_version": 1,
         "occurred_at": WATERMARK, "municipality_code": "480", "source": source,
@@ -64,6 +65,10 @@ def milestone(mid: str, *changes: tuple[str, str]) -> dict[str, Any]:
                    "taskforce.followup", version=len(changes))
 
 
+def planned(mid: str, goal: str, title: str, due: str) -> dict[str, str]:
+    return {"milestone_id": mid, "goal_id": goal, "title": title, "due_on": due}
+
+
 def meeting(mid: str, at: str, on: str, rereviewed: int) -> dict[str, Any]:
     return changed("meeting", mid, {"meeting_id": mid, "plan_id": "p1", "held_at": at, "held_on": on,
                                     "cases_rereviewed": rereviewed}, "taskforce.followup")
@@ -76,9 +81,9 @@ def scenario() -> list[dict[str, Any]]:
     plan = changed("plan", "p1", {
         "plan_id": "p1", "course_id": "c-480-1", "adopted_at": "2022-03-01T10:00:00+01:00",
         "adopted_on": "2022-03-01", "milestones": [
-            {"milestone_id": "m1", "goal_id": "g1", "title": "Ny visitationsprocedure", "due_on": "2022-06-01"},
-            {"milestone_id": "m2", "goal_id": "g1", "title": "Kurser i udredning", "due_on": "2022-09-30"},
-            {"milestone_id": "m3", "goal_id": "g2", "title": "Faste opfølgningsmøder", "due_on": "2022-12-15"},
+            planned("m1", "g1", "Ny visitationsprocedure", "2022-06-01"),
+            planned("m2", "g1", "Kurser i udredning", "2022-09-30"),
+            planned("m3", "g2", "Faste opfølgningsmøder", "2022-12-15"),
         ]}, "taskforce.followup")
     return [
         course, plan,
@@ -93,8 +98,10 @@ def scenario() -> list[dict[str, Any]]:
         review("r2", "sag-2", "2022-04-02T10:00:00+02:00", "baseline", (3, 3, 1, 2), minor=1),
         review("r3", "sag-1", "2022-10-03T10:00:00+02:00", "follow_up", (3, 3, 3, 4)),
         review("r4", "sag-2", "2022-10-04T10:00:00+02:00", "follow_up", (3, 4, 2, 3)),
-        milestone("m1", ("in_progress", "2022-03-15T10:00:00+01:00"), ("achieved", "2022-05-20T10:00:00+02:00")),
-        milestone("m2", ("in_progress", "2022-04-01T10:00:00+02:00"), ("at_risk", "2022-08-15T10:00:00+02:00")),
+        milestone("m1", ("in_progress", "2022-03-15T10:00:00+01:00"),
+                  ("achieved", "2022-05-20T10:00:00+02:00")),
+        milestone("m2", ("in_progress", "2022-04-01T10:00:00+02:00"),
+                  ("at_risk", "2022-08-15T10:00:00+02:00")),
         meeting("mt1", "2022-04-12T10:00:00+02:00", "2022-04-12", 0),
         meeting("mt2", "2022-05-24T10:00:00+02:00", "2022-05-24", 1),
         meeting("mt3", "2022-07-05T10:00:00+02:00", "2022-07-05", 1),
@@ -147,7 +154,7 @@ async def visible_count(page, selector: str) -> int:
     return await page.evaluate(f"({VISIBLE})({json.dumps(selector)})")
 
 
-async def test_sign_in_open_draft_report_and_log_out(stack, browser, tmp_path):
+async def test_sign_in_open_draft_report_and_log_out(browser, stack, tmp_path):
     prefix = f"t{uuid.uuid4().hex[:10]}."
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps({TOKEN: "480"}))
@@ -171,7 +178,8 @@ async def test_sign_in_open_draft_report_and_log_out(stack, browser, tmp_path):
         # A wrong key: the form comes back with the error, and no session.
         await page.type_into("#token", "forkert-nøgle")
         await page.press_enter()
-        assert await page.evaluate("document.querySelector('#login-fejl').innerText") == "Ukendt adgangsnøgle."
+        assert await page.evaluate("document.querySelector('#login-fejl').innerText") == \
+            "Ukendt adgangsnøgle."
         assert await page.evaluate("document.querySelector('#token').getAttribute('aria-invalid')") == "true"
         cookies = (await page.send("Network.getCookies", {"urls": [base]}))["cookies"]
         assert cookies == []
