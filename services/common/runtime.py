@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from aiokafka import ConsumerRebalanceListener
 from fastapi import APIRouter, FastAPI, Response
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -160,7 +161,21 @@ def build_runtime(settings: Settings, input_topics: list[str]) -> Runtime:
                    [settings.topic(t) for t in input_topics])
 
 
-def attach_consumer(runtime: Runtime, handler: BatchHandler) -> None:
+class _OnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Calls back whenever partitions move, e.g. to drop caches of what this process owned."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.callback()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.callback()
+
+
+def attach_consumer(runtime: Runtime, handler: BatchHandler,
+                    on_rebalance: Callable[[], None] | None = None) -> None:
     """Subscribe the handler to the input topics: one consumer group, batches, manual acks."""
     runtime.handler = handler
     settings = runtime.settings
@@ -177,6 +192,7 @@ def attach_consumer(runtime: Runtime, handler: BatchHandler) -> None:
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw_batch_decoder,
+        listener=_OnRebalance(on_rebalance) if on_rebalance else None,
     )
     subscriber(consume)
 

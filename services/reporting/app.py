@@ -26,7 +26,7 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
     replica = Replica(runtime.db)
     processor = SummaryProcessor(settings, replica, runtime, runtime.metrics)
     runtime.startup.append(processor.setup)
-    attach_consumer(runtime, processor.apply_batch)
+    attach_consumer(runtime, processor.apply_batch, on_rebalance=replica.forget)
     runtime.before_replay = lambda: setattr(processor, "replaying", True)
     runtime.after_replay = processor.refresh_all
     secret = settings.session_secret

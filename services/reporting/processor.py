@@ -91,6 +91,7 @@ class SummaryProcessor:
     ) -> dict[str, datetime]:
         """Upsert the newest state per entity; returns the batch's watermark per municipality."""
         newest: dict[tuple[str, str], tuple[Kind, dict[str, Any]]] = {}
+        states: dict[str, Any] = {}
         marks: dict[str, datetime] = {}
         for event in events:
             kind = KINDS[event.event_type]  # type: ignore[attr-defined]
@@ -104,6 +105,7 @@ class SummaryProcessor:
             if current is not None and current[1]["version"] >= data.version:
                 continue
             own_periods = periods_of(kind, data.state)
+            states[doc_id] = data.state
             newest[(kind.collection, doc_id)] = (kind, {
                 "_id": doc_id, "municipality_code": code, "entity_id": data.entity_id,
                 "version": data.version, "state": data.state.model_dump(mode="json"),
@@ -114,7 +116,7 @@ class SummaryProcessor:
             by_kind[kind.collection].append(doc)
         for collection, docs in by_kind.items():
             kind = next(k for k in KINDS.values() if k.collection == collection)
-            for doc in await self.replica.upsert_states(kind, docs):
+            for doc in await self.replica.upsert_states(kind, docs, states):
                 entry = touched[doc["municipality_code"]]
                 entry.periods.update(doc["periods"])
                 entry.everything |= not kind.by_period

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,11 +64,54 @@ def periods_of(kind: Kind, state: BaseModel) -> set[str]:
     return {Period.of(t).name for t in event_instants(inputs_of(kind, state))}
 
 
+#: How many (kind, municipality, period) buckets of voluminous states stay in memory.
+CACHED_BUCKETS = 64
+
+
 class Replica:
-    """Version-guarded upserts of states; reads per municipality and period."""
+    """Version-guarded upserts of states; reads per municipality and period.
+
+    The voluminous states (notifications, reviews) of recently used periods are also kept
+    in memory, so a batch need not re-read a whole half-year from the store to recompute
+    it. The cache is only valid while this process owns the municipality's partition:
+    `forget()` runs on every rebalance.
+    """
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.db = db
+        self._buckets: OrderedDict[tuple[str, str, str], dict[str, BaseModel]] = OrderedDict()
+        self._bucket_of: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    def forget(self) -> None:
+        self._buckets.clear()
+        self._bucket_of.clear()
+
+    def _remember(self, kind: Kind, docs: list[dict[str, Any]], states: dict[str, BaseModel]) -> None:
+        for doc in docs:
+            where = (kind.collection, doc["_id"])
+            old = self._bucket_of.pop(where, None)
+            if old is not None and old in self._buckets:
+                self._buckets[old].pop(doc["_id"], None)
+            bucket = (kind.collection, doc["municipality_code"], doc["period"])
+            if bucket in self._buckets:
+                self._buckets[bucket][doc["_id"]] = states[doc["_id"]]
+                self._bucket_of[where] = bucket
+
+    async def _bucket(self, kind: Kind, code: str, period: str) -> dict[str, BaseModel]:
+        key = (kind.collection, code, period)
+        if key in self._buckets:
+            self._buckets.move_to_end(key)
+            return self._buckets[key]
+        cursor = self.db[kind.collection].find({"municipality_code": code, "period": period}, {"state": 1})
+        bucket = {d["_id"]: kind.model.model_validate(d["state"], strict=False) async for d in cursor}
+        self._buckets[key] = bucket
+        for doc_id in bucket:
+            self._bucket_of[(kind.collection, doc_id)] = key
+        while len(self._buckets) > CACHED_BUCKETS:
+            (collection, _code, _period), evicted = self._buckets.popitem(last=False)
+            for doc_id in evicted:
+                self._bucket_of.pop((collection, doc_id), None)
+        return bucket
 
     async def setup(self) -> None:
         for kind in KINDS.values():
@@ -76,13 +120,21 @@ class Replica:
         await self.db[SUMMARIES].create_index([("pending", 1)])
         await self.db[PERIODS].create_index([("municipality_code", 1)])
 
-    async def upsert_states(self, kind: Kind, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def upsert_states(
+        self, kind: Kind, docs: list[dict[str, Any]], states: dict[str, BaseModel]
+    ) -> list[dict[str, Any]]:
         """Write each state unless the replica has its version or a newer one.
 
         Returns the documents actually written. An older or equal version makes the upsert
         collide with the existing `_id` (duplicate key), which is how "not newer" is detected
-        in one round trip.
+        in one round trip. `states` holds each document's state model, by `_id`.
         """
+        written = await self._upsert(kind, docs)
+        if kind.by_period:
+            self._remember(kind, written, states)
+        return written
+
+    async def _upsert(self, kind: Kind, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not docs:
             return []
         ops = [UpdateOne({"_id": d["_id"], "version": {"$lt": d["version"]}}, {"$set": d}, upsert=True)
@@ -124,10 +176,11 @@ class Replica:
         names = sorted({p.name for p in periods})
         loaded: dict[str, list[Any]] = {}
         for kind in KINDS.values():
-            query: dict[str, Any] = {"municipality_code": code}
             if kind.by_period:
-                query["period"] = {"$in": names}
-            cursor = self.db[kind.collection].find(query, {"state": 1})
+                loaded[kind.collection] = [
+                    state for name in names for state in (await self._bucket(kind, code, name)).values()]
+                continue
+            cursor = self.db[kind.collection].find({"municipality_code": code}, {"state": 1})
             loaded[kind.collection] = [
                 kind.model.model_validate(d["state"], strict=False) async for d in cursor]
         return MunicipalityInputs(
