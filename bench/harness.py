@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.proc import cpu_seconds, peak_rss_mb, rss_mb
 from bench.stats import Sample, Window, steady_window
 from bench.workload import Record
+from schemas.topics import DEFAULT_PARTITIONS
 from services.common.kafka import ensure_topics
 from taskforce import servers
 
@@ -104,7 +105,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[Record]:
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         out: list[Record] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
             for records in batch.values():
                 out.extend((topic, r.key, r.value) for r in records)
@@ -114,24 +115,34 @@ async def read_topic(bootstrap: str, topic: str) -> list[Record]:
 
 
 class Offsets:
-    """A consumer group's committed offsets, summed over partitions, from one admin client."""
+    """A consumer group's committed offsets, summed over its input partitions.
 
-    def __init__(self, bootstrap: str) -> None:
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    Read as the tests do, through a (non-subscribed) member of the group: the embedded
+    broker's answer to the admin client's OffsetFetch does not decode in aiokafka 0.14.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                         enable_auto_commit=False)
+        self.partitions = [TopicPartition(t, p) for t in topics
+                           for p in range(DEFAULT_PARTITIONS[self._unprefixed(t)])]
+
+    @staticmethod
+    def _unprefixed(topic: str) -> str:
+        return next(name for name in DEFAULT_PARTITIONS if topic.endswith(name))
 
     async def __aenter__(self) -> Offsets:
-        await self.admin.start()
+        await self.consumer.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.admin.close()
+        await self.consumer.stop()
 
-    async def committed(self, group: str) -> int:
-        try:
-            offsets = await self.admin.list_consumer_group_offsets(group)
-        except Exception:  # the group does not exist yet
-            return 0
-        return sum(max(o.offset, 0) for o in offsets.values())
+    async def committed(self) -> int:
+        total = 0
+        for tp in self.partitions:
+            total += await self.consumer.committed(tp) or 0
+        return total
 
 
 @dataclass
@@ -225,18 +236,18 @@ class Consumption:
 
 
 async def consume_measured(stack: Stack, name: str, args: list[str], env: dict[str, str], group: str,
-                           total: int, timeout: float) -> Consumption:
+                           topics: list[str], total: int, timeout: float) -> Consumption:
     """Start the consumer on an input already published; poll its group's commits until all
     `total` records are committed; CPU from /proc at every poll, peak RSS at the end."""
     server_before: dict[str, float] = {}
-    async with Offsets(stack.bootstrap) as offsets:
+    async with Offsets(stack.bootstrap, group, topics) as offsets:
         started = time.monotonic()
         process = start_process(name, args, env)
         samples: list[Sample] = []
         try:
             deadline = started + timeout
             while True:
-                committed = await offsets.committed(group)
+                committed = await offsets.committed()
                 now = time.monotonic()
                 process.check()
                 samples.append(Sample(now, committed, cpu_seconds(process.pid)))

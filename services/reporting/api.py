@@ -83,12 +83,13 @@ def router(replica: Replica, guard: Guard, secure_cookies: bool = False) -> APIR
 
     @api.post("/login", response_class=HTMLResponse)
     async def login(token: Annotated[str, Form()], next: Annotated[str, Form()] = "/") -> Response:
-        principal = guard.tokens.lookup(token.strip())
+        token = token.strip()
+        principal = guard.tokens.lookup(token)
         if principal is None:
             return HTMLResponse(render_login(error="Ukendt adgangsnøgle.", next_url=safe_next_url(next)),
                                 status_code=401)
         response = RedirectResponse(safe_next_url(next), status_code=303)
-        response.set_cookie(SESSION_COOKIE, guard.sessions.issue(principal), max_age=SESSION_MAX_AGE_S,
+        response.set_cookie(SESSION_COOKIE, guard.sessions.issue(token), max_age=SESSION_MAX_AGE_S,
                             httponly=True, samesite="strict", secure=secure_cookies, path="/")
         return response
 

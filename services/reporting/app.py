@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -33,8 +34,18 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
     if not secret:
         log.warning("TASKFORCE_SESSION_SECRET not set: browser sessions end with this process")
         secret = secrets.token_urlsafe(32)
-    guard = Guard(TokenBook(settings.tokens_file), Sessions(secret))
+    tokens = TokenBook(settings.tokens_file)
+    guard = Guard(tokens, Sessions(secret, tokens))
     app = build_app(runtime, [api.router(replica, guard)])
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
 
     @app.exception_handler(Forbidden)
     async def forbidden(_request: Request, _exc: Forbidden) -> Response:

@@ -8,6 +8,7 @@ municipality: 403 with an empty body, so a refusal says nothing about the data.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -57,22 +58,39 @@ class TokenBook:
                 return Principal(scope)
         return None
 
+    def tokens(self) -> dict[str, str]:
+        return dict(self._load())
+
 
 class Sessions:
-    """Signed session cookies holding the principal's scope and a timestamp."""
+    """Signed, expiring session cookies that name the token they were opened with.
 
-    def __init__(self, secret: str) -> None:
+    The cookie holds a keyed fingerprint of the token (never the token), and every request
+    looks it up in the current tokens file: a revoked token ends its sessions at once, and
+    a changed scope applies at once.
+    """
+
+    def __init__(self, secret: str, tokens: TokenBook) -> None:
         self.serializer = URLSafeTimedSerializer(secret, salt="taskforce-session")
+        self.key = secret.encode()
+        self.tokens = tokens
 
-    def issue(self, principal: Principal) -> str:
-        return self.serializer.dumps({"scope": principal.scope})
+    def _fingerprint(self, token: str) -> str:
+        return hmac.new(self.key, token.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, token: str) -> str:
+        return self.serializer.dumps({"token": self._fingerprint(token)})
 
     def read(self, cookie: str) -> Principal | None:
         try:
             data = self.serializer.loads(cookie, max_age=SESSION_MAX_AGE_S)
         except BadSignature:
             return None
-        return Principal(str(data["scope"]))
+        fingerprint = str(data.get("token", ""))
+        for token, scope in self.tokens.tokens().items():
+            if hmac.compare_digest(self._fingerprint(token), fingerprint):
+                return Principal(scope)
+        return None
 
 
 class Guard:

@@ -227,9 +227,6 @@ async def test_sign_in_open_draft_report_and_log_out(browser, stack, tmp_path):
             assert phrase in text, phrase
         assert await page.evaluate("document.querySelector('#opgjort').innerText") == \
             "20. november 2022 kl. 12.00"
-        # Every glyph drawn from a real font (Danish letters included): nothing falls back to tofu.
-        fonts = await page.evaluate("document.fonts.check('16px sans-serif', 'æøåÆØÅ')")
-        assert fonts is True
         shot = await page.screenshot(SCREENSHOTS / "report.png")
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 

@@ -291,6 +291,8 @@ async def test_period_without_summary_is_404(service, token, path):
     REPORT.format(code="480", period="22H1"), REPORT.format(code="480", period="2022h1"),
     REPORT.format(code="480", period="2022H1x"), REPORT.format(code="%34%38%30%0A", period="2022H1"),
     "/municipalities/480/summaries/%3Cscript%3E", "/municipalities/%3Cb%3E/summaries",
+    "/municipalities/\u0664\u0668\u0660/summaries",  # Arabic-Indic digits: not a code
+    REPORT.format(code="480", period="\uff12\uff10\uff12\uff12H1"),  # full-width digits
 ])
 async def test_malformed_code_or_period_is_422(service, path):
     async with service.client(ALL) as http:

@@ -41,7 +41,8 @@ def percent(ratio: float) -> str:
 
 
 def hours(value: float) -> str:
-    return f"{value:.1f}".replace(".", ",") + " timer"
+    """One decimal, Danish separators: 1234.5 -> "1.234,5 timer"."""
+    return f"{value:,.1f}".replace(",", "\x00").replace(".", ",").replace("\x00", ".") + " timer"
 
 
 def rating(value: float) -> str:

@@ -170,7 +170,7 @@ def _save(fig: Figure, tooltips: dict[str, str]) -> str:
 @lru_cache(maxsize=128)
 def _share_svg(periods: tuple[str, ...], values: tuple[float | None, ...]) -> str:
     with _LOCK, matplotlib.rc_context(_RC):
-        fig, ax = _axes(periods)
+        fig, ax = _axes(periods, left=0.14)  # room for the "100 %" ticks and the axis label
         xs = range(len(periods))
         ax.plot(xs, [_nan(v) for v in values], color=BLUE, linewidth=2, gid="serie-andel")
         tips: dict[str, str] = {}

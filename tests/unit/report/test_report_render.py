@@ -45,10 +45,12 @@ class Outline(HTMLParser):
             self.captions += 1
         if tag == "th" and a.get("scope") not in ("col", "row"):
             self.th_without_scope += 1
-        if tag in ("script", "link", "img", "iframe", "object", "embed"):
+        inline = all((value or "").startswith(("#", "data:")) for name, value in attrs
+                     if name == "src" or name.endswith("href"))
+        if tag in ("script", "iframe", "object", "embed") or (tag in ("link", "img") and not inline):
             self.external.append(tag)
         for name, value in attrs:
-            if name == "src" or (name.endswith("href") and not (value or "").startswith("#")):
+            if name == "src" or (name.endswith("href") and not (value or "").startswith(("#", "data:"))):
                 self.external.append(f"{tag}[{name}={value}]")
         self._in_style = tag == "style"
 
