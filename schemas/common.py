@@ -29,6 +29,8 @@ EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
 
 def _plausible(instant: datetime) -> datetime:
     """Reject instants whose UTC conversion would overflow or that no real event can have."""
+    if EARLIEST_YEAR < instant.year < LATEST_YEAR:
+        return instant  # an offset moves it by less than a day: no conversion needed
     try:
         year = instant.astimezone(UTC).year
     except OverflowError:
