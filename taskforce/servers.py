@@ -94,7 +94,8 @@ def start_kafka(port: int, log: Path, host: str = "127.0.0.1", timeout: float = 
 
 def start_mongo(port: int, log: Path, db: str = "memory", host: str = "127.0.0.1",
                 timeout: float = 30) -> Server:
-    """nx-27017 in memory, or file-backed when `db` is a path (survives a restart)."""
+    """nx-27017 in memory, or on disk when `db` is a directory (one SQLite file per database;
+    survives a restart). A plain file path would put every database in one namespace."""
     run_dir = log.parent
     process = _spawn([str(nx_binary()), "--db", db, "--host", host, "-p", str(port),
                       "--log-file", str(run_dir / f"nx-{port}.log"),

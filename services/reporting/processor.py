@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class SummaryProcessor:
         self.maybe_pending = True
         #: During a rebuild's replay only the replica is written; summaries wait for the end.
         self.replaying = False
+        self.batches_written = 0
 
     async def setup(self) -> None:
         await self.replica.setup()
@@ -78,6 +80,9 @@ class SummaryProcessor:
             (entry.final if command.data.final else entry.republish).add(command.data.period)
         moves = await self.replica.raise_watermarks(marks) if marks else {}
         await self.replica.add_periods({m: t.periods for m, t in touched.items()})
+        self.batches_written += 1
+        if self.settings.crash_after_write == self.batches_written:
+            os._exit(137)  # test-only fault hook: after the state writes, before summaries and commit
         if self.replaying:
             return out
         summaries: list[dict[str, Any]] = []
@@ -116,7 +121,11 @@ class SummaryProcessor:
             by_kind[kind.collection].append(doc)
         for collection, docs in by_kind.items():
             kind = next(k for k in KINDS.values() if k.collection == collection)
-            for doc in await self.replica.upsert_states(kind, docs, states):
+            await self.replica.upsert_states(kind, docs, states)
+            # Written now or stored already: either way re-derive. A batch redelivered after
+            # a crash between its state writes and its summaries finds its states stored, and
+            # must still recompute (an unchanged summary is not republished).
+            for doc in docs:
                 entry = touched[doc["municipality_code"]]
                 entry.periods.update(doc["periods"])
                 entry.everything |= not kind.by_period

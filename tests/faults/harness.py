@@ -83,6 +83,9 @@ class Servers:
     def stop_store(self) -> None:
         self.mongo.stop(timeout=20)
 
+    def store_running(self) -> bool:
+        return self.mongo.process.poll() is None
+
     def start_store(self) -> None:
         deadline = time.monotonic() + 30
         while servers.port_open("127.0.0.1", self.mongo_port):  # the old process's port
@@ -210,9 +213,9 @@ class Cluster:
         self.procs: list[ServiceProcess] = []
 
     def add(self, service: str, replica: int = 0, **extra_env: str) -> ServiceProcess:
-        proc = ServiceProcess(service, replica, servers.free_port(),
-                              {**self.base_env, "TASKFORCE_HTTP_PORT": "", **extra_env}, self.run_dir)
-        proc.env["TASKFORCE_HTTP_PORT"] = str(proc.port)
+        port = servers.free_port()
+        proc = ServiceProcess(service, replica, port,
+                              {**self.base_env, "TASKFORCE_HTTP_PORT": str(port), **extra_env}, self.run_dir)
         self.procs.append(proc)
         return proc
 
@@ -229,6 +232,9 @@ class Cluster:
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}{name}"
+
+    def database(self, service: str) -> str:
+        return f"{self.prefix}{service}".replace(".", "_")
 
     def log_files(self) -> list[Path]:
         return sorted(self.run_dir.glob("*.run*"))
