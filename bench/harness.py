@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.proc import cpu_seconds, peak_rss_mb, rss_mb
 from bench.stats import Sample, Window, steady_window
@@ -94,8 +93,10 @@ async def produce(bootstrap: str, prefix: str, records: Iterable[Record], chunk:
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[Record]:
-    """Every record of `topic` as it stands now, per partition in offset order."""
+async def read_topic(bootstrap: str, prefix: str, name: str) -> list[Record]:
+    """Every record of topic `name` as it stands now, per partition in offset order
+    (records carry the unprefixed name, ready to be produced again under another prefix)."""
+    topic = prefix + name
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=50)
     await consumer.start()
@@ -108,7 +109,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[Record]:
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
             for records in batch.values():
-                out.extend((topic, r.key, r.value) for r in records)
+                out.extend((name, r.key, r.value) for r in records)
         return out
     finally:
         await consumer.stop()
@@ -172,6 +173,7 @@ class Process:
 def child_env(stack: Stack, prefix: str, name: str, **extra: str) -> dict[str, str]:
     """The environment of a consumer process: our servers, our prefix, a log file, nothing inherited
     from TASKFORCE_* settings of the caller (so runs are comparable)."""
+    (TMP / f"{name}.log").unlink(missing_ok=True)  # the services append to their log file
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TASKFORCE_", "KAFKA_", "MONGODB_"))}
     env.update({
@@ -196,9 +198,9 @@ def start_process(name: str, args: list[str], env: dict[str, str]) -> Process:
     return Process(name, popen, log, int(port) if port else None)
 
 
-async def wait_ready(process: Process, timeout: float = 60) -> None:
+async def wait_ready(process: Process, limit_s: float = 60) -> None:
     """Until the service answers /readyz with 200 (partitions assigned, store answering)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{process.http_port}", timeout=2) as client:
         while True:
             process.check()
@@ -206,7 +208,7 @@ async def wait_ready(process: Process, timeout: float = 60) -> None:
                 if (await client.get("/readyz")).status_code == 200:
                     return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{process.name} not ready within {timeout} s")
+                raise TimeoutError(f"{process.name} not ready within {limit_s} s")
             await asyncio.sleep(0.1)
 
 
@@ -236,7 +238,7 @@ class Consumption:
 
 
 async def consume_measured(stack: Stack, name: str, args: list[str], env: dict[str, str], group: str,
-                           topics: list[str], total: int, timeout: float) -> Consumption:
+                           topics: list[str], total: int, limit_s: float) -> Consumption:
     """Start the consumer on an input already published; poll its group's commits until all
     `total` records are committed; CPU from /proc at every poll, peak RSS at the end."""
     server_before: dict[str, float] = {}
@@ -245,7 +247,7 @@ async def consume_measured(stack: Stack, name: str, args: list[str], env: dict[s
         process = start_process(name, args, env)
         samples: list[Sample] = []
         try:
-            deadline = started + timeout
+            deadline = started + limit_s
             while True:
                 committed = await offsets.committed()
                 now = time.monotonic()
@@ -256,7 +258,7 @@ async def consume_measured(stack: Stack, name: str, args: list[str], env: dict[s
                 if committed >= total:
                     break
                 if now > deadline:
-                    raise TimeoutError(f"{name}: {committed}/{total} committed after {timeout} s")
+                    raise TimeoutError(f"{name}: {committed}/{total} committed after {limit_s} s")
                 await asyncio.sleep(POLL_S)
             server_after = stack.server_cpu()
             peak, rss = peak_rss_mb(process.pid), rss_mb(process.pid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -69,11 +70,9 @@ def machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     commit = None
-    try:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 check=False, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        pass
     return {
         "cpu_model": cpu_model,
         "cpus": os.cpu_count(),

@@ -30,6 +30,7 @@ import json
 import os
 import signal
 import sys
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -108,11 +109,14 @@ class RawConsumer:
                 records = [r for part in batch.values() for r in part]
                 if not records:
                     continue
+                started = time.perf_counter()
                 events = [json.loads(r.value) for r in records]
                 out = await (self.replicate(events) if self.kind == "reporting" else self.project(events))
                 futures = [await self.producer.send(self.out_topic, value, key=key) for key, value in out]
                 await asyncio.gather(*futures)
                 await self.consumer.commit()
+                print(json.dumps({"records": len(records), "published": len(out),  # one line a batch
+                                  "seconds": round(time.perf_counter() - started, 4)}), flush=True)
         finally:
             await self.consumer.stop()
             await self.producer.stop()

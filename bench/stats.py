@@ -165,7 +165,7 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
                               f"< {MAX_P99_S}", passed))
     growth = results.get("rss_growth_ratio")
     if "rss_growth_ratio" in results:
-        passed = None if growth is None else abs(growth - 1) <= MAX_RSS_DRIFT
+        passed = None if growth is None else round(abs(growth - 1), 9) <= MAX_RSS_DRIFT
         targets.append(Target(f"RSS flat ±{MAX_RSS_DRIFT:.0%} over the long run", growth,
                               f"{1 - MAX_RSS_DRIFT:.2f}..{1 + MAX_RSS_DRIFT:.2f}", passed))
     return targets

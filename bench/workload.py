@@ -30,6 +30,7 @@ REPORTERS = ("school", "daycare", "health", "police", "social_services", "family
 OUTCOMES = ("no_action", "advice_and_guidance", "child_investigation_opened", "immediate_measure",
             "referred_elsewhere")
 STATUSES = ("in_progress", "at_risk", "achieved", "missed")
+DIMENSIONS = ("assessment", "intervention", "follow_up", "involvement")
 COURSE_EVENTS = 3 * len(MUNICIPALITIES)
 
 
@@ -59,7 +60,8 @@ def course_events(rng: random.Random) -> list[Record]:
                                                         code, {
             "application_id": app_id, "decision": "approved",
             "expected_start": (at + timedelta(days=60)).date().isoformat()})))
-        out.append(encode(topics.APPLICATIONS, envelope(rng, "course.started", at + timedelta(days=60), code, {
+        started = at + timedelta(days=60)
+        out.append(encode(topics.APPLICATIONS, envelope(rng, "course.started", started, code, {
             "course_id": course_id, "application_id": app_id,
             "planned_end": (at + timedelta(days=760)).date().isoformat()})))
     return out
@@ -112,10 +114,11 @@ def analysis_events(count: int, seed: int = 2) -> list[Record]:
         findings = [{"code": f"sel{rng.choice((48, 50, 68, 140, 155))}.x",
                      "severity": "major" if rng.random() < 0.2 else "minor"}
                     for _ in range(rng.choice((0, 0, 1, 2)))]
-        out.append(encode(topics.CASE_REVIEWS, envelope(rng, "case_review.completed", START + step * i, code, {
+        at = START + step * i
+        out.append(encode(topics.CASE_REVIEWS, envelope(rng, "case_review.completed", at, code, {
             "review_id": f"r-{code}-{i}", "course_id": f"c-{code}-1", "case_ref": f"case-{code}-{i % 3000}",
             "phase": "baseline" if i < count // 2 else "follow_up",
-            "ratings": {d: rng.randint(1, 4) for d in ("assessment", "intervention", "follow_up", "involvement")},
+            "ratings": {d: rng.randint(1, 4) for d in DIMENSIONS},
             "legal_findings": findings})))
     return out
 
@@ -162,9 +165,14 @@ def followup_events(count: int, seed: int = 3) -> list[Record]:
     return [encode(topics.MILESTONES, event) for _at, _i, event in timed[:count]]
 
 
+def live_notification_id(code: str, number: int, run: str) -> str:
+    return f"live-{run}-{code}-{number}"
+
+
 def live_notification(code: str, number: int, at: datetime, run: str) -> Record:
     """One new notification received now, for the latency measurement."""
     rng = random.Random(f"{run}-{code}-{number}")
     return encode(topics.NOTIFICATIONS, envelope(rng, "notification.received", at, code, {
-        "notification_id": f"live-{run}-{code}-{number}", "child_ref": f"child-live-{number % 1000}",
+        "notification_id": live_notification_id(code, number, run),
+        "child_ref": f"child-live-{number % 1000}",
         "reporter": "school", "urgent": False}))

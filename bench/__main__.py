@@ -1,0 +1,151 @@
+"""`make bench`: every measurement of bench/README.md in one run; results in bench/results/.
+
+Environment:
+    BENCH_EVENTS   intake events (default 100,000); every other volume is proportionate
+    BENCH_REPEAT   alternating raw/service runs per service, best kept (default 1)
+    BENCH_PROFILE  0 to skip the cProfile runs (default 1)
+    BENCH_ONLY     comma-separated phases (throughput, batching, latency, memory, profile) for
+                   development; such a partial run writes bench/results/tmp/partial.json only
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+
+from bench import findings, phases, workload
+from bench.harness import RESULTS, TMP
+from bench.proc import load_average, machine
+from bench.report import print_tables, write
+from bench.stats import RESULTS_SCHEMA, evaluate_targets, growth_ratio, scaled, validate_results
+
+PHASES = ("throughput", "batching", "latency", "memory", "profile")
+RATES = [200, 500]
+TUNED_FETCH_WAIT_MS = 50
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value.replace("_", "")) if value else default
+
+
+def volumes(events: int) -> dict[str, Any]:
+    """Every volume of the run, from the number of intake events."""
+    return {
+        "bench_events": events,
+        "intake": events,
+        "analysis": scaled(events, 0.25, 10_000),
+        "followup": scaled(events, 0.25, 10_000),
+        "reporting": "the reporting records intake emitted for its input",
+        "one_in_flight": max(500, min(events // 10, 2_000)),
+        "latency_rates": RATES,
+        "latency_seconds_per_rate": round(max(5.0, 20.0 * events / 100_000), 1),
+        "long_run": 10 * events,
+        "long_run_first_sample": events,
+        "profile_intake": min(events, 20_000),
+        "profile_others": min(events // 2, 10_000),
+    }
+
+
+async def run(events: int, repeat: int, only: set[str], profile: bool, console: Console) -> dict[str, Any]:
+    scale = volumes(events)
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "schema": RESULTS_SCHEMA,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scale": dict(scale, repeat=repeat),
+        "machine": machine(),
+        "services": {},
+        "latency_s": {},
+        "rss_growth_ratio": None,
+        "notes": [],
+    }
+    intake = list(workload.intake_events(events))
+    inputs: dict[str, list[workload.Record]] = {
+        "intake": intake,
+        "analysis": workload.analysis_events(scale["analysis"]),
+        "followup": workload.followup_events(scale["followup"]),
+    }
+    if "throughput" in only:
+        figures, reporting = await phases.throughput("intake", intake, repeat, console,
+                                                     capture=workload.topics.REPORTING)
+        results["services"]["intake"] = figures
+        inputs["reporting"] = reporting
+        for name in ("analysis", "followup", "reporting"):
+            results["services"][name], _ = await phases.throughput(name, inputs[name], repeat, console)
+        results["scale"]["reporting"] = len(reporting)
+    if "batching" in only:
+        reference = results["services"].get("intake", {})
+        results["batching"] = await phases.batching(
+            intake[: scale["one_in_flight"]], reference.get("events_per_s", 0.0),
+            reference.get("cpu_s_per_event", 0.0), console)
+    if "latency" in only:
+        results["latency_s"] = await phases.latency(RATES, scale["latency_seconds_per_rate"], console)
+        console.log(f"what-if: {RATES[-1]}/s with fetch_max_wait_ms={TUNED_FETCH_WAIT_MS} "
+                    "in every subscriber")
+        results["latency_whatif"] = {
+            "fetch_max_wait_ms": TUNED_FETCH_WAIT_MS,
+            "latency_s": await phases.latency(RATES[-1:], scale["latency_seconds_per_rate"], console,
+                                              tuned_fetch_wait_ms=TUNED_FETCH_WAIT_MS),
+        }
+    if "memory" in only:
+        console.log(f"long run: {scale['long_run']:,} intake records, generated while intake consumes")
+        results["memory"] = await phases.memory(scale["long_run"], scale["long_run_first_sample"], console)
+        results["rss_growth_ratio"] = growth_ratio(results["memory"]["rss_mb_at_first_sample"],
+                                                   results["memory"]["rss_mb_at_end"])
+    if "profile" in only and profile:
+        results["profiles"] = {}
+        other = scale["profile_others"]
+        sizes = {"intake": scale["profile_intake"], "analysis": other, "followup": other, "reporting": other}
+        for name, size in sizes.items():
+            records = inputs.get(name)
+            if records:
+                results["profiles"][name] = await phases.profile(name, records[:size], console)
+    results["targets"] = [t.as_dict() for t in evaluate_targets(results)]
+    results["notes"] = findings.notes(results)
+    results["machine"]["load_average_at_end"] = load_average()
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def main() -> None:
+    console = Console()
+    events = _int_env("BENCH_EVENTS", 100_000)
+    repeat = max(1, _int_env("BENCH_REPEAT", 1))
+    profile = os.environ.get("BENCH_PROFILE", "1").strip() not in ("0", "false", "no")
+    only_env = os.environ.get("BENCH_ONLY", "").strip()
+    only = {p.strip() for p in only_env.split(",") if p.strip()} if only_env else set(PHASES)
+    unknown = only - set(PHASES)
+    if unknown or events < 100:
+        sys.exit(f"BENCH_ONLY must name phases of {PHASES}; BENCH_EVENTS at least 100")
+    if "batching" in only and "throughput" not in only:
+        only.add("throughput")  # batching compares with the intake figures
+    chosen = ", ".join(p for p in PHASES if p in only)
+    console.rule(f"taskforce benchmark: BENCH_EVENTS={events:,}, phases {chosen}")
+    results = asyncio.run(run(events, repeat, only, profile, console))
+    problems = validate_results(results)
+    print_tables(results, console)
+    if only != set(PHASES):
+        TMP.mkdir(parents=True, exist_ok=True)
+        partial = TMP / "partial.json"
+        write(results, TMP, "partial.json")
+        console.log(f"partial run: written to {partial} (and {TMP / 'latest.md'}), not to bench/results/")
+    else:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+        paths = write(results, RESULTS, f"{stamp}.json")
+        console.log("written: " + ", ".join(str(p.relative_to(RESULTS.parent.parent)) for p in paths))
+    if problems:
+        console.log(f"[red]results document problems: {problems}")
+    for note in results["notes"]:
+        console.log(f"note: {note}")
+
+
+if __name__ == "__main__":
+    main()

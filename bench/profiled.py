@@ -1,0 +1,44 @@
+"""A service under cProfile, from its first batch to its exit (start-up left out).
+
+    python -m bench.profiled {intake|analysis|followup|reporting} OUTPUT.prof
+
+`services.<name>` runs unchanged; the profiler is switched on when `Runtime.process` is
+first called and the statistics are written when the service exits (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import runpy
+import sys
+from typing import Any
+
+from services.common.runtime import Runtime
+
+SERVICES = ("intake", "analysis", "followup", "reporting")
+
+
+def main(name: str, output: str) -> None:
+    profiler = cProfile.Profile()
+    original = Runtime.process
+    state = {"on": False}
+
+    async def process(self: Runtime, records: list[Any]) -> None:
+        if not state["on"]:
+            state["on"] = True
+            profiler.enable()
+        await original(self, records)
+
+    Runtime.process = process  # type: ignore[method-assign]
+    sys.argv = [sys.argv[0]]
+    try:
+        runpy.run_module(f"services.{name}", run_name="__main__", alter_sys=True)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(output)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in SERVICES:
+        sys.exit(f"usage: python -m bench.profiled {{{'|'.join(SERVICES)}}} OUTPUT.prof")
+    main(sys.argv[1], sys.argv[2])

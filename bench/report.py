@@ -1,0 +1,166 @@
+"""Rendering a results document: Rich tables for the terminal, Markdown for the repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.stats import SERVICES
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "n/a"}[passed]
+
+
+def _us(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1e6:,.0f}"
+
+
+def service_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name in SERVICES:
+        f = results.get("services", {}).get(name)
+        if not f:
+            continue
+        rows.append([name, _fmt(f["events"]), _fmt(f["events_per_s"], 0), _fmt(f["raw_events_per_s"], 0),
+                     _fmt(f["throughput_ratio"]), _us(f.get("cpu_s_per_event")),
+                     _us(f.get("raw_cpu_s_per_event")), _fmt(f["cpu_per_event_ratio"]),
+                     _fmt(f["peak_rss_mb"], 0)])
+    return rows
+
+
+SERVICE_HEADER = ["service", "events", "events/s", "raw events/s", "× raw", "CPU µs/event",
+                  "raw CPU µs/event", "CPU × raw", "peak RSS MB"]
+
+
+def print_tables(results: dict[str, Any], console: Console) -> None:
+    events = results["scale"]["bench_events"]
+    table = Table(title=f"Throughput against the raw limit (BENCH_EVENTS={events:,})")
+    for column in SERVICE_HEADER:
+        table.add_column(column, justify="left" if column == "service" else "right")
+    for row in service_rows(results):
+        table.add_row(*row)
+    console.print(table)
+
+    other = Table(title="Latency, batching, memory")
+    other.add_column("measure")
+    other.add_column("value", justify="right")
+    for rate, f in results.get("latency_s", {}).items():
+        other.add_row(f"latency at {rate}/s p50 / p95 / p99 (s)",
+                      f"{_fmt(f['p50'], 3)} / {_fmt(f['p95'], 3)} / {_fmt(f['p99'], 3)}"
+                      + (f"  ({f['missing']} missing)" if f.get("missing") else ""))
+    b = results.get("batching")
+    if b:
+        other.add_row("one-in-flight intake events/s (batch: × faster)",
+                      f"{_fmt(b['one_in_flight_events_per_s'], 0)}  (× {_fmt(b['speedup'], 1)})")
+    m = results.get("memory")
+    if m:
+        other.add_row(f"intake RSS at {m['first_sample_at']:,} → {m['events']:,} records (MB)",
+                      f"{_fmt(m['rss_mb_at_first_sample'], 1)} → {_fmt(m['rss_mb_at_end'], 1)}"
+                      f"  (× {_fmt(results.get('rss_growth_ratio'), 3)})")
+    console.print(other)
+
+    targets = Table(title="Targets")
+    targets.add_column("target")
+    targets.add_column("value", justify="right")
+    targets.add_column("limit", justify="right")
+    targets.add_column("result")
+    for t in results.get("targets", []):
+        style = {True: "green", False: "red"}.get(t["pass"], "yellow")
+        targets.add_row(t["name"], _fmt(t["value"], 3), t["limit"], f"[{style}]{_verdict(t['pass'])}[/]")
+    console.print(targets)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    scale = results["scale"]
+    machine = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {results['started_at']} ({results['duration_s']:.0f} s), commit `{machine.get('git_commit')}`, "
+        f"`BENCH_EVENTS={scale['bench_events']}`; {machine.get('cpus')} CPUs ({machine.get('cpu_model')}), "
+        f"load average at start {machine.get('load_average_at_start')}. "
+        "Method and targets: [bench/README.md](../README.md). Raw figures: `latest.json`.",
+        "",
+        "## Targets",
+        "",
+        "| target | value | limit | result |",
+        "|---|---:|---:|---|",
+    ]
+    for t in results.get("targets", []):
+        lines.append(f"| {t['name']} | {_fmt(t['value'], 3)} | {t['limit']} | **{_verdict(t['pass'])}** |")
+    lines += ["", "## Throughput against the raw limit", "",
+              "| " + " | ".join(SERVICE_HEADER) + " |",
+              "|---|" + "---:|" * (len(SERVICE_HEADER) - 1)]
+    for row in service_rows(results):
+        lines.append("| " + " | ".join(row) + " |")
+    b = results.get("batching")
+    if b:
+        lines += ["", "## Batching", "",
+                  f"Intake with FastStream's one-in-flight subscriber ({_fmt(b['events'])} records): "
+                  f"{_fmt(b['one_in_flight_events_per_s'], 0)} events/s at "
+                  f"{_us(b['one_in_flight_cpu_s_per_event'])} µs CPU/event; batched: "
+                  f"{_fmt(b['batch_events_per_s'], 0)} events/s at "
+                  f"{_us(b['batch_cpu_s_per_event'])} µs/event "
+                  f"(× {_fmt(b['speedup'], 1)} throughput, × {_fmt(b['cpu_saving'], 1)} less CPU per event)."]
+    lat = results.get("latency_s", {})
+    if lat:
+        lines += ["", "## End-to-end latency (publish → committee summary counting the notification)", "",
+                  "| rate | achieved | p50 s | p95 s | p99 s | max s | missing "
+                  "| CPU share (intake / reporting) |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for rate, f in lat.items():
+            cpu = f.get("cpu_share", {})
+            lines.append(f"| {rate}/s | {_fmt(f.get('achieved_rate'), 0)}/s | {_fmt(f['p50'], 3)} | "
+                         f"{_fmt(f['p95'], 3)} | {_fmt(f['p99'], 3)} | {_fmt(f.get('max'), 3)} | "
+                         f"{_fmt(f.get('missing'))} | "
+                         f"{_fmt(cpu.get('intake'))} / {_fmt(cpu.get('reporting'))} |")
+    m = results.get("memory")
+    if m:
+        lines += ["", "## Memory over a long run", "",
+                  f"Intake through {_fmt(m['events'])} records "
+                  f"({_fmt(m['events_per_s_overall'], 0)} events/s "
+                  f"overall): RSS {_fmt(m['rss_mb_at_first_sample'], 1)} MB at {_fmt(m['first_sample_at'])}, "
+                  f"{_fmt(m['rss_mb_at_end'], 1)} MB at the end "
+                  f"(× {_fmt(results.get('rss_growth_ratio'), 3)}); "
+                  f"peak {_fmt(m['peak_rss_mb'], 1)} MB."]
+    profiles = results.get("profiles") or {}
+    if profiles:
+        lines += ["", "## Profiles (cProfile, own time by package)", ""]
+        for name, p in profiles.items():
+            if "by_package" not in p:
+                continue
+            shares = ", ".join(f"{k} {v:.0%}" for k, v in list(p["by_package"].items())[:8])
+            lines.append(f"- **{name}** ({_fmt(p['events'])} records): {shares}")
+            for row in p.get("top_own_time", [])[:5]:
+                lines.append(f"  - `{row['function']}` {row['share']:.0%} "
+                             f"({_fmt(row['calls'])} calls)")
+    lines += ["", "## Notes", ""]
+    lines += [f"- {note}" for note in results.get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict[str, Any], directory: Path, dated_name: str) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+    paths = [directory / "latest.json", directory / dated_name, directory / "latest.md"]
+    paths[0].write_text(text, encoding="utf-8")
+    paths[1].write_text(text, encoding="utf-8")
+    paths[2].write_text(markdown(results), encoding="utf-8")
+    return paths
