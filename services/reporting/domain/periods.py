@@ -6,6 +6,7 @@ that share a `tzinfo` object by wall-clock time, which is wrong around DST chang
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -75,7 +76,7 @@ class Period:
 
     @property
     def start(self) -> datetime:
-        return datetime(self.year, self.start_date.month, 1, tzinfo=LOCAL_TZ)
+        return _local_start(self.year, self.half)
 
     @property
     def end(self) -> datetime:
@@ -89,7 +90,20 @@ class Period:
         return Period(self.year, 1) if self.half == 2 else Period(self.year - 1, 2)
 
     def contains(self, instant: datetime) -> bool:
-        return utc(self.start) <= utc(instant) < utc(self.end)
+        start, end = _utc_bounds(self.year, self.half)
+        return start <= utc(instant) < end
+
+
+# Period bounds are asked for per event when a half-year is recomputed: build each once.
+@functools.lru_cache(maxsize=512)
+def _local_start(year: int, half: int) -> datetime:
+    return datetime(year, 1 if half == 1 else 7, 1, tzinfo=LOCAL_TZ)
+
+
+@functools.lru_cache(maxsize=512)
+def _utc_bounds(year: int, half: int) -> tuple[datetime, datetime]:
+    period = Period(year, half)
+    return utc(period.start), utc(period.end)
 
 
 def as_of(period: Period, watermark: datetime) -> datetime:
