@@ -538,7 +538,11 @@ async def test_access_is_per_municipality_and_parameters_are_safe(clusters: Any)
             problems.append(f"POST /login with an unknown token: {wrong.status_code}")
         name = next(iter(login.cookies), "taskforce_session")
         genuine = login.cookies.get(name, "")
-        for cookie in ("forged", genuine[:-2] + "xx", genuine.replace("6", "4")):
+        # Tampered copies that always differ from the genuine cookie: its tail (the
+        # signature) and its first character (the signed payload).
+        tail = "xx" if not genuine.endswith("xx") else "yy"
+        head = "A" if not genuine.startswith("A") else "B"
+        for cookie in ("forged", genuine[:-2] + tail, head + genuine[1:]):
             browser.cookies.clear()
             browser.cookies.set(name, cookie)
             checks += 1
