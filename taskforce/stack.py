@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -85,27 +86,24 @@ def _secret() -> str:
     return path.read_text()
 
 
+def _ensure_server(name: str, label: str, port_variable: str, default_port: int,
+                   start: Callable[[int, Path], servers.Server]) -> int:
+    """Start the embedded server `name` unless it runs already; return its port."""
+    port = int(os.environ.get(port_variable, str(default_port)))
+    if _running_pid(name) is None:
+        if servers.port_open("127.0.0.1", port):
+            raise typer.Exit(_fail(f"port {port} is taken by something else; set {port_variable}"))
+        _record(name, start(port, run_dir() / "logs" / f"{name}.log").process.pid)
+        console.print(f"[green]✓[/] {label} on 127.0.0.1:{port}")
+    return port
+
+
 def ensure_servers() -> tuple[str, str]:
     """Bootstrap address and Mongo URL: from the environment, or embedded ones we start."""
-    logs = run_dir() / "logs"
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        port = int(os.environ.get("TASKFORCE_KAFKA_PORT", "9092"))
-        if _running_pid("kafka") is None:
-            if servers.port_open("127.0.0.1", port):
-                raise typer.Exit(_fail(f"port {port} is taken by something else; set TASKFORCE_KAFKA_PORT"))
-            _record("kafka", servers.start_kafka(port, logs / "kafka.log").process.pid)
-            console.print(f"[green]✓[/] Kafka-protocol broker (Tansu) on 127.0.0.1:{port}")
-        bootstrap = f"127.0.0.1:{port}"
-    mongo_url = os.environ.get("MONGODB_URL")
-    if not mongo_url:
-        port = int(os.environ.get("TASKFORCE_MONGO_PORT", "27017"))
-        if _running_pid("mongodb") is None:
-            if servers.port_open("127.0.0.1", port):
-                raise typer.Exit(_fail(f"port {port} is taken by something else; set TASKFORCE_MONGO_PORT"))
-            _record("mongodb", servers.start_mongo(port, logs / "mongodb.log").process.pid)
-            console.print(f"[green]✓[/] MongoDB-protocol store (nx-27017) on 127.0.0.1:{port}")
-        mongo_url = f"mongodb://127.0.0.1:{port}"
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:{}".format(_ensure_server(
+        "kafka", "Kafka-protocol broker (Tansu)", "TASKFORCE_KAFKA_PORT", 9092, servers.start_kafka))
+    mongo_url = os.environ.get("MONGODB_URL") or "mongodb://127.0.0.1:{}".format(_ensure_server(
+        "mongodb", "MongoDB-protocol store (nx-27017)", "TASKFORCE_MONGO_PORT", 27017, servers.start_mongo))
     asyncio.run(ensure_topics(bootstrap, os.environ.get("TASKFORCE_TOPIC_PREFIX", "")))
     return bootstrap, mongo_url
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +20,6 @@ def producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
     """The producer for a service's outgoing records: all replicas acknowledge, a little
     lingering batches records; no idempotence (exactly-once effects come from idempotent
     consumers, and the embedded broker does not support idempotent producers)."""
-    from aiokafka import AIOKafkaProducer
-
     return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, client_id=client_id, acks="all",
                             linger_ms=5, max_batch_size=256 * 1024, enable_idempotence=False)
 

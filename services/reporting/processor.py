@@ -28,7 +28,7 @@ from services.common.records import OutRecord, publish_all
 from services.reporting.domain.lifecycle import Published, decide
 from services.reporting.domain.periods import Period, utc
 from services.reporting.domain.summary import compute_summary, figures_key
-from services.reporting.replica import KINDS, SUMMARIES, Kind, Replica, periods_of
+from services.reporting.replica import KINDS, Kind, Replica, periods_of
 
 if TYPE_CHECKING:
     from aiokafka import ConsumerRecord
@@ -95,8 +95,7 @@ class SummaryProcessor:
         self, events: list[EnvelopeFields], touched: dict[str, Touched]
     ) -> dict[str, datetime]:
         """Upsert the newest state per entity; returns the batch's watermark per municipality."""
-        newest: dict[tuple[str, str], tuple[Kind, dict[str, Any]]] = {}
-        states: dict[str, Any] = {}
+        newest: dict[tuple[str, str], tuple[Kind, dict[str, Any], Any]] = {}
         marks: dict[str, datetime] = {}
         for event in events:
             kind = KINDS[event.event_type]  # type: ignore[attr-defined]
@@ -110,18 +109,18 @@ class SummaryProcessor:
             if current is not None and current[1]["version"] >= data.version:
                 continue
             own_periods = periods_of(kind, data.state)
-            states[doc_id] = data.state
             newest[(kind.collection, doc_id)] = (kind, {
                 "_id": doc_id, "municipality_code": code, "entity_id": data.entity_id,
                 "version": data.version, "state": data.state.model_dump(mode="json"),
                 "period": min(own_periods) if own_periods else None, "periods": sorted(own_periods),
-            })
-        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for kind, doc in newest.values():
-            by_kind[kind.collection].append(doc)
-        for collection, docs in by_kind.items():
-            kind = next(k for k in KINDS.values() if k.collection == collection)
-            await self.replica.upsert_states(kind, docs, states)
+            }, data.state)
+        # Grouped by kind, and each kind's states by _id: ids only are unique within a kind.
+        by_kind: dict[Kind, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
+        for kind, doc, state in newest.values():
+            by_kind[kind].append((doc, state))
+        for kind, entries in by_kind.items():
+            docs = [doc for doc, _state in entries]
+            await self.replica.upsert_states(kind, docs, {doc["_id"]: state for doc, state in entries})
             # Written now or stored already: either way re-derive. A batch redelivered after
             # a crash between its state writes and its summaries finds its states stored, and
             # must still recompute (an unchanged summary is not republished).
@@ -239,5 +238,3 @@ class SummaryProcessor:
 def _stored_data(doc: dict[str, Any] | None) -> SummaryData | None:
     return SummaryData.model_validate(doc["data"], strict=False) if doc else None
 
-
-__all__ = ["SUMMARIES", "SummaryProcessor"]
