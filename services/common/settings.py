@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     grace_days: int = Field(default=14, ge=0, alias="TASKFORCE_GRACE_DAYS")
     batch_max_records: int = Field(default=2000, ge=1, alias="TASKFORCE_BATCH_MAX_RECORDS")
     batch_timeout_ms: int = Field(default=50, ge=1, alias="TASKFORCE_BATCH_TIMEOUT_MS")
+    #: How long the broker may hold a fetch when no records are waiting. aiokafka's 500 ms
+    #: adds up to half a second per hop; the embedded broker always waits it out.
+    fetch_max_wait_ms: int = Field(default=100, ge=1, alias="TASKFORCE_FETCH_MAX_WAIT_MS")
     log_level: str = Field(default="INFO", alias="TASKFORCE_LOG_LEVEL")
     log_file: Path | None = Field(default=None, alias="TASKFORCE_LOG_FILE")
     group_suffix: str = Field(default="", alias="TASKFORCE_GROUP_SUFFIX")

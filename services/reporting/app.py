@@ -28,7 +28,7 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
     processor = SummaryProcessor(settings, replica, runtime, runtime.metrics)
     runtime.startup.append(processor.setup)
     attach_consumer(runtime, processor.apply_batch, on_rebalance=replica.forget)
-    runtime.before_replay = lambda: setattr(processor, "replaying", True)
+    runtime.before_replay = processor.start_replay
     runtime.after_replay = processor.refresh_all
     secret = settings.session_secret
     if not secret:

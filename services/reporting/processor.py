@@ -27,7 +27,7 @@ from services.common.projection import split_batch
 from services.common.records import OutRecord, publish_all
 from services.reporting.domain.lifecycle import Published, decide
 from services.reporting.domain.periods import Period, utc
-from services.reporting.domain.summary import compute_summary, figures_key
+from services.reporting.domain.summary import figures_key, summary_of
 from services.reporting.replica import KINDS, Kind, Replica, periods_of
 
 if TYPE_CHECKING:
@@ -69,6 +69,15 @@ class SummaryProcessor:
         await self.replica.setup()
 
     async def apply_batch(self, records: list[ConsumerRecord]) -> list[OutRecord]:
+        try:
+            return await self._apply(records)
+        except BaseException:
+            # A write may have landed although it raised: the in-memory view may now be
+            # behind the store. Read everything again when the batch is retried.
+            self.replica.forget()
+            raise
+
+    async def _apply(self, records: list[ConsumerRecord]) -> list[OutRecord]:
         if self.maybe_pending:
             await self._publish_pending()
         valid, rejected = split_batch(records, self.settings)
@@ -133,27 +142,25 @@ class SummaryProcessor:
     async def _refresh(self, code: str, entry: Touched,
                        move: tuple[datetime | None, datetime] | None) -> list[dict[str, Any]]:
         """Recompute the periods that may have changed; return the summaries to publish."""
-        watermark = await self.replica.watermark(code)
+        view = await self.replica.view(code)
+        watermark = view.watermark
         if watermark is None:
             return []  # a command for a municipality without events: nothing to summarise
-        known = await self.replica.periods(code)
-        unknown = (entry.final | entry.republish) - {p.name for p in known}
+        known = sorted(Period.parse(name) for name in view.periods)
+        unknown = (entry.final | entry.republish) - view.periods
         if unknown:
             log.info("summary requested for a period without events; nothing to summarise",
                      extra={"municipality_code": code, "periods": sorted(unknown)})
         dirty = self._dirty(known, entry, move)
-        if not dirty:
-            return []
-        inputs = await self.replica.inputs(code, dirty)
-        stored = await self.replica.summaries(code)
         computed: dict[str, SummaryData] = {}
         to_publish = []
         for period in dirty:
             prev_name = period.previous().name
-            previous = computed.get(prev_name) or _stored_data(stored.get(prev_name))
-            data = compute_summary(inputs, period, watermark, SummaryStatus.DRAFT, 0, previous)
+            previous = computed.get(prev_name) or _stored_data(view.summaries.get(prev_name))
+            inputs = await self.replica.summary_inputs(code, period)
+            data = summary_of(inputs, period, watermark, SummaryStatus.DRAFT, 0, previous)
             key = figures_key(data)
-            before = stored.get(period.name)
+            before = view.summaries.get(period.name)
             published = Published(SummaryStatus(before["status"]), before["revision"]) if before else None
             decision = decide(published, before is None or before["figures_key"] != key, watermark, period,
                               self.grace, period.name in entry.final, period.name in entry.republish)
@@ -162,6 +169,11 @@ class SummaryProcessor:
                 to_publish.append(self._summary_doc(code, data, key, entry.correlation_id))
             computed[period.name] = data
         return to_publish
+
+    def start_replay(self) -> None:
+        """A rebuild drops the replica and replays: hold back summaries, trust no cache."""
+        self.replica.forget()
+        self.replaying = True
 
     async def refresh_all(self) -> None:
         """Recompute every municipality's periods (after a replay); publish only real changes."""

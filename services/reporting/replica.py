@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,8 @@ from schemas.reporting import (
 )
 from services.common.watermarks import raise_watermarks, read_watermark
 from services.reporting.domain.periods import Period
-from services.reporting.domain.summary import MunicipalityInputs, event_instants
+from services.reporting.domain.rows import NotificationRow, ReviewRow
+from services.reporting.domain.summary import MunicipalityInputs, SummaryInputs, event_instants
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
@@ -32,18 +33,23 @@ if TYPE_CHECKING:
 class Kind:
     collection: str
     model: type[BaseModel]
-    #: Kinds whose documents are looked up per period (the voluminous ones).
-    by_period: bool
+    #: For the voluminous kinds, looked up per period: the compact row the figures read.
+    row: Callable[[Any], tuple[Any, ...]] | None = None
+
+    @property
+    def by_period(self) -> bool:
+        return self.row is not None
 
 
 KINDS: dict[str, Kind] = {
-    "reporting.course_changed": Kind("courses", CourseState, by_period=False),
-    "reporting.notification_changed": Kind("notifications", NotificationState, by_period=True),
-    "reporting.case_review_changed": Kind("reviews", CaseReviewState, by_period=True),
-    "reporting.plan_changed": Kind("plans", PlanState, by_period=False),
-    "reporting.milestone_changed": Kind("milestones", MilestoneState, by_period=False),
-    "reporting.meeting_changed": Kind("meetings", MeetingState, by_period=False),
+    "reporting.course_changed": Kind("courses", CourseState),
+    "reporting.notification_changed": Kind("notifications", NotificationState, NotificationRow.of),
+    "reporting.case_review_changed": Kind("reviews", CaseReviewState, ReviewRow.of),
+    "reporting.plan_changed": Kind("plans", PlanState),
+    "reporting.milestone_changed": Kind("milestones", MilestoneState),
+    "reporting.meeting_changed": Kind("meetings", MeetingState),
 }
+SMALL_KINDS = [kind for kind in KINDS.values() if not kind.by_period]
 SUMMARIES = "summaries"
 MUNICIPALITIES = "municipalities"
 #: One document per (municipality, period) with events. (Not an $addToSet array: the
@@ -64,46 +70,91 @@ def periods_of(kind: Kind, state: BaseModel) -> set[str]:
     return {Period.of(t).name for t in event_instants(inputs_of(kind, state))}
 
 
-#: How many (kind, municipality, period) buckets of voluminous states stay in memory.
+#: How many (kind, municipality, period) buckets of voluminous rows stay in memory.
 CACHED_BUCKETS = 64
 
 
-class Replica:
-    """Version-guarded upserts of states; reads per municipality and period.
+@dataclass
+class MunicipalityView:
+    """One municipality's replica as this process last wrote or read it.
 
-    The voluminous states (notifications, reviews) of recently used periods are also kept
-    in memory, so a batch need not re-read a whole half-year from the store to recompute
-    it. The cache is only valid while this process owns the municipality's partition:
-    `forget()` runs on every rebalance.
+    Holds what every recomputation needs besides the voluminous rows: the watermark, the
+    periods with events, the stored summaries and the small states (course, plans,
+    milestones, meetings) in full.
+    """
+
+    watermark: datetime | None
+    periods: set[str]
+    summaries: dict[str, dict[str, Any]]
+    states: dict[str, dict[str, BaseModel]]
+
+
+class Replica:
+    """Version-guarded upserts of states; what a recomputation reads, kept in memory.
+
+    A batch must not re-read a municipality's half-year from the store to recompute it:
+    each municipality's view and the rows of recently used (kind, municipality, period)
+    buckets are kept in memory and updated with every write. That is only valid while this
+    process owns the municipality's partition, the one place its replica is written:
+    `forget()` runs on every rebalance, and everything is read again when next needed.
     """
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.db = db
-        self._buckets: OrderedDict[tuple[str, str, str], dict[str, BaseModel]] = OrderedDict()
+        self._views: dict[str, MunicipalityView] = {}
+        self._buckets: OrderedDict[tuple[str, str, str], dict[str, tuple[Any, ...]]] = OrderedDict()
         self._bucket_of: dict[tuple[str, str], tuple[str, str, str]] = {}
 
     def forget(self) -> None:
+        self._views.clear()
         self._buckets.clear()
         self._bucket_of.clear()
 
+    async def view(self, code: str) -> MunicipalityView:
+        """The municipality's view, read from the store the first time it is needed."""
+        view = self._views.get(code)
+        if view is None:
+            states: dict[str, dict[str, BaseModel]] = {}
+            for kind in SMALL_KINDS:
+                cursor = self.db[kind.collection].find({"municipality_code": code}, {"state": 1})
+                states[kind.collection] = {
+                    d["_id"]: kind.model.model_validate(d["state"], strict=False) async for d in cursor}
+            cursor = self.db[PERIODS].find({"municipality_code": code}, {"period": 1})
+            view = MunicipalityView(
+                watermark=await read_watermark(self.db[MUNICIPALITIES], code),
+                periods={d["period"] async for d in cursor},
+                summaries=await self.summaries(code),
+                states=states,
+            )
+            self._views[code] = view
+        return view
+
     def _remember(self, kind: Kind, docs: list[dict[str, Any]], states: dict[str, BaseModel]) -> None:
         for doc in docs:
+            code = doc["municipality_code"]
+            if not kind.by_period:
+                if code in self._views:
+                    self._views[code].states[kind.collection][doc["_id"]] = states[doc["_id"]]
+                continue
+            assert kind.row is not None
             where = (kind.collection, doc["_id"])
             old = self._bucket_of.pop(where, None)
             if old is not None and old in self._buckets:
                 self._buckets[old].pop(doc["_id"], None)
-            bucket = (kind.collection, doc["municipality_code"], doc["period"])
+            bucket = (kind.collection, code, doc["period"])
             if bucket in self._buckets:
-                self._buckets[bucket][doc["_id"]] = states[doc["_id"]]
+                self._buckets[bucket][doc["_id"]] = kind.row(states[doc["_id"]])
                 self._bucket_of[where] = bucket
 
-    async def _bucket(self, kind: Kind, code: str, period: str) -> dict[str, BaseModel]:
+    async def _rows(self, kind: Kind, code: str, period: str) -> Iterable[tuple[Any, ...]]:
+        assert kind.row is not None
         key = (kind.collection, code, period)
         if key in self._buckets:
             self._buckets.move_to_end(key)
-            return self._buckets[key]
+            return self._buckets[key].values()
         cursor = self.db[kind.collection].find({"municipality_code": code, "period": period}, {"state": 1})
-        bucket = {d["_id"]: kind.model.model_validate(d["state"], strict=False) async for d in cursor}
+        model = kind.model
+        bucket = {d["_id"]: kind.row(model.model_validate(d["state"], strict=False)) async for d in cursor}
         self._buckets[key] = bucket
         for doc_id in bucket:
             self._bucket_of[(kind.collection, doc_id)] = key
@@ -111,7 +162,20 @@ class Replica:
             (collection, _code, _period), evicted = self._buckets.popitem(last=False)
             for doc_id in evicted:
                 self._bucket_of.pop((collection, doc_id), None)
-        return bucket
+        return bucket.values()
+
+    async def summary_inputs(self, code: str, period: Period) -> SummaryInputs:
+        """What the period's summary is computed from (see `SummaryInputs`)."""
+        view = await self.view(code)
+        courses = list(view.states["courses"].values())
+        return SummaryInputs(
+            course=courses[0] if courses else None,  # type: ignore[arg-type]
+            notifications=await self._rows(KINDS["reporting.notification_changed"], code, period.name),
+            reviews=await self._rows(KINDS["reporting.case_review_changed"], code, period.name),
+            plans=list(view.states["plans"].values()),  # type: ignore[arg-type]
+            milestones=list(view.states["milestones"].values()),  # type: ignore[arg-type]
+            meetings=list(view.states["meetings"].values()),  # type: ignore[arg-type]
+        )
 
     async def setup(self) -> None:
         for kind in KINDS.values():
@@ -130,8 +194,7 @@ class Replica:
         in one round trip. `states` holds each document's state model, by `_id`.
         """
         written = await self._upsert(kind, docs)
-        if kind.by_period:
-            self._remember(kind, written, states)
+        self._remember(kind, written, states)
         return written
 
     async def _upsert(self, kind: Kind, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -153,41 +216,26 @@ class Replica:
         self, marks: dict[str, datetime]
     ) -> dict[str, tuple[datetime | None, datetime]]:
         """Raise each municipality's watermark; returns (before, after) per municipality."""
-        return await raise_watermarks(self.db[MUNICIPALITIES], marks)
+        moves = await raise_watermarks(self.db[MUNICIPALITIES], marks)
+        for code, (_before, after) in moves.items():
+            if code in self._views:
+                self._views[code].watermark = after
+        return moves
 
     async def add_periods(self, periods: dict[str, set[str]]) -> None:
+        """Note the periods that now have events (those not known already)."""
+        new = {code: names - self._views[code].periods if code in self._views else names
+               for code, names in periods.items()}
         ops = [UpdateOne({"_id": f"{m}:{p}"}, {"$set": {"municipality_code": m, "period": p}}, upsert=True)
-               for m, names in periods.items() for p in sorted(names)]
+               for m, names in new.items() for p in sorted(names)]
         if ops:
             await self.db[PERIODS].bulk_write(ops, ordered=False)
-
-    async def watermark(self, code: str) -> datetime | None:
-        return await read_watermark(self.db[MUNICIPALITIES], code)
+        for code, names in new.items():
+            if code in self._views:
+                self._views[code].periods |= names
 
     async def municipality_codes(self) -> list[str]:
         return sorted([d["_id"] async for d in self.db[MUNICIPALITIES].find({}, {"_id": 1})])
-
-    async def periods(self, code: str) -> list[Period]:
-        cursor = self.db[PERIODS].find({"municipality_code": code}, {"period": 1})
-        return sorted([Period.parse(d["period"]) async for d in cursor])
-
-    async def inputs(self, code: str, periods: Iterable[Period]) -> MunicipalityInputs:
-        """All small states of the municipality, and the voluminous ones of `periods` only."""
-        names = sorted({p.name for p in periods})
-        loaded: dict[str, list[Any]] = {}
-        for kind in KINDS.values():
-            if kind.by_period:
-                loaded[kind.collection] = [
-                    state for name in names for state in (await self._bucket(kind, code, name)).values()]
-                continue
-            cursor = self.db[kind.collection].find({"municipality_code": code}, {"state": 1})
-            loaded[kind.collection] = [
-                kind.model.model_validate(d["state"], strict=False) async for d in cursor]
-        return MunicipalityInputs(
-            course=loaded["courses"][0] if loaded["courses"] else None,
-            notifications=loaded["notifications"], reviews=loaded["reviews"], plans=loaded["plans"],
-            milestones=loaded["milestones"], meetings=loaded["meetings"],
-        )
 
     async def reviews(self, code: str) -> list[CaseReviewState]:
         cursor = self.db["reviews"].find({"municipality_code": code}, {"state": 1})
@@ -204,6 +252,9 @@ class Replica:
         if docs:
             await self.db[SUMMARIES].bulk_write(
                 [UpdateOne({"_id": d["_id"]}, {"$set": d}, upsert=True) for d in docs], ordered=False)
+        for doc in docs:
+            if doc["municipality_code"] in self._views:
+                self._views[doc["municipality_code"]].summaries[doc["period"]] = doc
 
     async def mark_published(self, ids: list[str]) -> None:
         if ids:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
 
 _NAME = re.compile(r"^(\d{4})H([12])$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def utc(instant: datetime) -> datetime:
@@ -22,6 +24,12 @@ def utc(instant: datetime) -> datetime:
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"naive datetime: {instant!r}")
     return instant.astimezone(UTC)
+
+
+def micros(instant: datetime) -> int:
+    """An aware instant as whole microseconds since the Unix epoch: exact, and cheap to
+    compare when a half-year's worth of instants is filtered again and again."""
+    return (utc(instant) - _EPOCH) // _MICROSECOND
 
 
 def local(instant: datetime) -> datetime:
@@ -104,6 +112,22 @@ def _local_start(year: int, half: int) -> datetime:
 def _utc_bounds(year: int, half: int) -> tuple[datetime, datetime]:
     period = Period(year, half)
     return utc(period.start), utc(period.end)
+
+
+@functools.lru_cache(maxsize=512)
+def bounds_micros(period: Period) -> tuple[int, int]:
+    """The period's [start, end) in `micros`."""
+    start, end = _utc_bounds(period.year, period.half)
+    return micros(start), micros(end)
+
+
+def visible_before(period: Period, as_of: datetime) -> int:
+    """The exclusive upper bound, in `micros`, of the period's instants visible as of `as_of`.
+
+    For an instant t inside the period, `visible(t, as_of, period)` ⇔ t < this bound: t <= as_of,
+    except that an instant at the period end belongs to the next period.
+    """
+    return min(bounds_micros(period)[1], micros(as_of) + 1)
 
 
 def as_of(period: Period, watermark: datetime) -> datetime:

@@ -9,9 +9,9 @@ from datetime import datetime
 from schemas.events import Phase
 from schemas.reporting import CaseReviewState
 from schemas.summary import CaseReviewFigures, DimensionFigures, FindingCounts
-from services.reporting.domain.periods import Period, utc, visible
+from services.reporting.domain.periods import Period, bounds_micros, utc, visible, visible_before
+from services.reporting.domain.rows import DIMENSIONS, ReviewRow
 
-DIMENSIONS: tuple[str, ...] = ("assessment", "intervention", "follow_up", "involvement")
 MEETS_STANDARD = 3
 """A rating of 3 (adequate) or 4 (good) meets the standard."""
 
@@ -39,19 +39,25 @@ def mean_ratings(reviews: list[CaseReviewState]) -> dict[str, float | None]:
 def review_figures(
     reviews: Iterable[CaseReviewState], period: Period, as_of: datetime,
 ) -> CaseReviewFigures:
-    done = completed_in(reviews, period, as_of)
-    shares = {d: _mean([1.0 if _rating(r, d) >= MEETS_STANDARD else 0.0 for r in done])
-              for d in DIMENSIONS}
+    """Figures over the reviews completed in the period (see `figures_of_rows`)."""
+    return figures_of_rows(map(ReviewRow.of, reviews), period, as_of)
+
+
+def figures_of_rows(rows: Iterable[ReviewRow], period: Period, as_of: datetime) -> CaseReviewFigures:
+    """Figures over the reviews completed in the period and visible as of `as_of`."""
+    start, _end = bounds_micros(period)
+    top = visible_before(period, as_of)
+    done = [r for r in rows if start <= r.completed < top]
+    means = {d: _mean([float(r.ratings[i]) for r in done]) for i, d in enumerate(DIMENSIONS)}
+    shares = {d: _mean([1.0 if r.ratings[i] >= MEETS_STANDARD else 0.0 for r in done])
+              for i, d in enumerate(DIMENSIONS)}
     return CaseReviewFigures(
         completed=len(done),
         baseline=sum(1 for r in done if r.phase == Phase.BASELINE),
         follow_up=sum(1 for r in done if r.phase == Phase.FOLLOW_UP),
-        mean_rating=DimensionFigures(**mean_ratings(done)),
+        mean_rating=DimensionFigures(**means),
         share_meeting_standard=DimensionFigures(**shares),
-        legal_findings=FindingCounts(
-            major=sum(r.legal_findings.major for r in done),
-            minor=sum(r.legal_findings.minor for r in done),
-        ),
+        legal_findings=FindingCounts(major=sum(r.major for r in done), minor=sum(r.minor for r in done)),
     )
 
 

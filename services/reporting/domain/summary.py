@@ -17,13 +17,12 @@ from schemas.reporting import (
     PlanState,
 )
 from schemas.summary import SummaryData, SummaryStatus
-from services.reporting.domain import periods
+from services.reporting.domain import notifications, periods, reviews
 from services.reporting.domain.course import course_figures
 from services.reporting.domain.highlights import highlights
-from services.reporting.domain.notifications import notification_figures
 from services.reporting.domain.periods import Period
 from services.reporting.domain.plan import plan_figures
-from services.reporting.domain.reviews import review_figures
+from services.reporting.domain.rows import NotificationRow, ReviewRow
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,28 @@ class MunicipalityInputs:
     meetings: Sequence[MeetingState] = ()
 
 
+@dataclass(frozen=True)
+class SummaryInputs:
+    """What a period's summary is computed from: the small states in full, the voluminous
+    ones as rows (only the period's are needed; others are ignored)."""
+
+    course: CourseState | None = None
+    notifications: Iterable[NotificationRow] = ()
+    reviews: Iterable[ReviewRow] = ()
+    plans: Sequence[PlanState] = ()
+    milestones: Sequence[MilestoneState] = ()
+    meetings: Sequence[MeetingState] = ()
+
+    @classmethod
+    def of(cls, inputs: MunicipalityInputs) -> SummaryInputs:
+        return cls(
+            course=inputs.course,
+            notifications=[NotificationRow.of(n) for n in inputs.notifications],
+            reviews=[ReviewRow.of(r) for r in inputs.reviews],
+            plans=inputs.plans, milestones=inputs.milestones, meetings=inputs.meetings,
+        )
+
+
 def compute_summary(
     inputs: MunicipalityInputs,
     period: Period,
@@ -50,6 +71,18 @@ def compute_summary(
 
     `previous` is the previous period's summary, if any, for the highlights.
     """
+    return summary_of(SummaryInputs.of(inputs), period, watermark, status, revision, previous)
+
+
+def summary_of(
+    inputs: SummaryInputs,
+    period: Period,
+    watermark: datetime,
+    status: SummaryStatus,
+    revision: int,
+    previous: SummaryData | None = None,
+) -> SummaryData:
+    """`compute_summary` over rows: what the reporting service runs on every batch."""
     as_of = periods.as_of(period, watermark)
     data = SummaryData(
         period=period.name,
@@ -57,8 +90,8 @@ def compute_summary(
         revision=revision,
         as_of=as_of,
         course=course_figures(inputs.course, as_of, period),
-        notifications=notification_figures(inputs.notifications, period, as_of),
-        case_reviews=review_figures(inputs.reviews, period, as_of),
+        notifications=notifications.figures_of_rows(inputs.notifications, period, as_of),
+        case_reviews=reviews.figures_of_rows(inputs.reviews, period, as_of),
         development_plan=plan_figures(inputs.plans, inputs.milestones, inputs.meetings,
                                       period, as_of),
         highlights=[],
