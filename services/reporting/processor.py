@@ -26,7 +26,7 @@ from services.common.dlq import report_rejections
 from services.common.projection import split_batch
 from services.common.records import OutRecord, publish_all
 from services.reporting.domain.lifecycle import Published, decide
-from services.reporting.domain.periods import Period, utc
+from services.reporting.domain.periods import Period, period_of_micros, utc
 from services.reporting.domain.summary import figures_key, summary_of
 from services.reporting.replica import KINDS, Kind, Replica, periods_of
 
@@ -88,7 +88,6 @@ class SummaryProcessor:
             entry = touched[command.municipality_code]
             (entry.final if command.data.final else entry.republish).add(command.data.period)
         moves = await self.replica.raise_watermarks(marks) if marks else {}
-        await self.replica.add_periods({m: t.periods for m, t in touched.items()})
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
             os._exit(137)  # test-only fault hook: after the state writes, before summaries and commit
@@ -117,26 +116,31 @@ class SummaryProcessor:
             current = newest.get((kind.collection, doc_id))
             if current is not None and current[1]["version"] >= data.version:
                 continue
-            own_periods = periods_of(kind, data.state)
+            held: Any = data.state
+            if kind.row is not None:
+                held = kind.row(data.state)
+                own_periods = {period_of_micros(held.instant).name} if held.instant is not None else set()
+            else:
+                own_periods = periods_of(kind, data.state)
             newest[(kind.collection, doc_id)] = (kind, {
                 "_id": doc_id, "municipality_code": code, "entity_id": data.entity_id,
                 "version": data.version, "state": data.state.model_dump(mode="json"),
                 "period": min(own_periods) if own_periods else None, "periods": sorted(own_periods),
-            }, data.state)
+            }, held)
         # Grouped by kind, and each kind's states by _id: ids only are unique within a kind.
         by_kind: dict[Kind, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
-        for kind, doc, state in newest.values():
-            by_kind[kind].append((doc, state))
+        for kind, doc, held in newest.values():
+            by_kind[kind].append((doc, held))
+            entry = touched[doc["municipality_code"]]
+            entry.periods.update(doc["periods"])
+            entry.everything |= not kind.by_period
+        # Written now or stored already: either way re-derive. A batch redelivered after a
+        # crash between its state writes and its summaries finds its states stored, and must
+        # still recompute (an unchanged summary is not republished).
+        await self.replica.add_periods({m: t.periods for m, t in touched.items() if t.periods})
         for kind, entries in by_kind.items():
-            docs = [doc for doc, _state in entries]
-            await self.replica.upsert_states(kind, docs, {doc["_id"]: state for doc, state in entries})
-            # Written now or stored already: either way re-derive. A batch redelivered after
-            # a crash between its state writes and its summaries finds its states stored, and
-            # must still recompute (an unchanged summary is not republished).
-            for doc in docs:
-                entry = touched[doc["municipality_code"]]
-                entry.periods.update(doc["periods"])
-                entry.everything |= not kind.by_period
+            await self.replica.upsert_states(kind, [doc for doc, _ in entries],
+                                             {doc["_id"]: held for doc, held in entries})
         return marks
 
     async def _refresh(self, code: str, entry: Touched,

@@ -129,22 +129,30 @@ class Replica:
             self._views[code] = view
         return view
 
-    def _remember(self, kind: Kind, docs: list[dict[str, Any]], states: dict[str, BaseModel]) -> None:
+    def _remember(self, kind: Kind, docs: list[dict[str, Any]], held: dict[str, Any]) -> None:
         for doc in docs:
             code = doc["municipality_code"]
             if not kind.by_period:
                 if code in self._views:
-                    self._views[code].states[kind.collection][doc["_id"]] = states[doc["_id"]]
+                    self._views[code].states[kind.collection][doc["_id"]] = held[doc["_id"]]
                 continue
-            assert kind.row is not None
             where = (kind.collection, doc["_id"])
             old = self._bucket_of.pop(where, None)
             if old is not None and old in self._buckets:
                 self._buckets[old].pop(doc["_id"], None)
             bucket = (kind.collection, code, doc["period"])
             if bucket in self._buckets:
-                self._buckets[bucket][doc["_id"]] = kind.row(states[doc["_id"]])
+                self._buckets[bucket][doc["_id"]] = held[doc["_id"]]
                 self._bucket_of[where] = bucket
+
+    def _cache(self, key: tuple[str, str, str], bucket: dict[str, tuple[Any, ...]]) -> None:
+        self._buckets[key] = bucket
+        for doc_id in bucket:
+            self._bucket_of[(key[0], doc_id)] = key
+        while len(self._buckets) > CACHED_BUCKETS:
+            (collection, _code, _period), evicted = self._buckets.popitem(last=False)
+            for doc_id in evicted:
+                self._bucket_of.pop((collection, doc_id), None)
 
     async def _rows(self, kind: Kind, code: str, period: str) -> Iterable[tuple[Any, ...]]:
         assert kind.row is not None
@@ -155,13 +163,7 @@ class Replica:
         cursor = self.db[kind.collection].find({"municipality_code": code, "period": period}, {"state": 1})
         model = kind.model
         bucket = {d["_id"]: kind.row(model.model_validate(d["state"], strict=False)) async for d in cursor}
-        self._buckets[key] = bucket
-        for doc_id in bucket:
-            self._bucket_of[(kind.collection, doc_id)] = key
-        while len(self._buckets) > CACHED_BUCKETS:
-            (collection, _code, _period), evicted = self._buckets.popitem(last=False)
-            for doc_id in evicted:
-                self._bucket_of.pop((collection, doc_id), None)
+        self._cache(key, bucket)
         return bucket.values()
 
     async def summary_inputs(self, code: str, period: Period) -> SummaryInputs:
@@ -185,16 +187,17 @@ class Replica:
         await self.db[PERIODS].create_index([("municipality_code", 1)])
 
     async def upsert_states(
-        self, kind: Kind, docs: list[dict[str, Any]], states: dict[str, BaseModel]
+        self, kind: Kind, docs: list[dict[str, Any]], held: dict[str, Any]
     ) -> list[dict[str, Any]]:
         """Write each state unless the replica has its version or a newer one.
 
         Returns the documents actually written. An older or equal version makes the upsert
         collide with the existing `_id` (duplicate key), which is how "not newer" is detected
-        in one round trip. `states` holds each document's state model, by `_id`.
+        in one round trip. `held` is what memory keeps of each document, by `_id`: its row
+        for the voluminous kinds, else its state model.
         """
         written = await self._upsert(kind, docs)
-        self._remember(kind, written, states)
+        self._remember(kind, written, held)
         return written
 
     async def _upsert(self, kind: Kind, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -223,16 +226,22 @@ class Replica:
         return moves
 
     async def add_periods(self, periods: dict[str, set[str]]) -> None:
-        """Note the periods that now have events (those not known already)."""
-        new = {code: names - self._views[code].periods if code in self._views else names
-               for code, names in periods.items()}
+        """Note the periods that have events, *before* their states are written.
+
+        So a period that is not noted has no states in the store: its buckets start empty in
+        memory instead of being read back after the first write.
+        """
+        new = {code: names - (await self.view(code)).periods for code, names in periods.items()}
         ops = [UpdateOne({"_id": f"{m}:{p}"}, {"$set": {"municipality_code": m, "period": p}}, upsert=True)
                for m, names in new.items() for p in sorted(names)]
         if ops:
             await self.db[PERIODS].bulk_write(ops, ordered=False)
         for code, names in new.items():
-            if code in self._views:
-                self._views[code].periods |= names
+            self._views[code].periods |= names
+            for name in names:
+                for kind in KINDS.values():
+                    if kind.by_period and (kind.collection, code, name) not in self._buckets:
+                        self._cache((kind.collection, code, name), {})
 
     async def municipality_codes(self) -> list[str]:
         return sorted([d["_id"] async for d in self.db[MUNICIPALITIES].find({}, {"_id": 1})])

@@ -29,7 +29,9 @@ def utc(instant: datetime) -> datetime:
 def micros(instant: datetime) -> int:
     """An aware instant as whole microseconds since the Unix epoch: exact, and cheap to
     compare when a half-year's worth of instants is filtered again and again."""
-    return (utc(instant) - _EPOCH) // _MICROSECOND
+    if instant.tzinfo is None:
+        raise ValueError(f"naive datetime: {instant!r}")
+    return (instant - _EPOCH) // _MICROSECOND  # aware arithmetic is UTC arithmetic
 
 
 def local(instant: datetime) -> datetime:
@@ -128,6 +130,30 @@ def visible_before(period: Period, as_of: datetime) -> int:
     except that an instant at the period end belongs to the next period.
     """
     return min(bounds_micros(period)[1], micros(as_of) + 1)
+
+
+_AVERAGE_YEAR = timedelta(days=365.2425) // _MICROSECOND
+
+
+@functools.lru_cache(maxsize=1024)
+def _period(year: int, half: int) -> Period:
+    return Period(year, half)
+
+
+@functools.lru_cache(maxsize=512)
+def _half_starts(year: int) -> tuple[int, int]:
+    """`micros` of local 1 January and 1 July of `year`."""
+    return micros(_local_start(year, 1)), micros(_local_start(year, 2))
+
+
+def period_of_micros(moment: int) -> Period:
+    """`Period.of` for an instant in `micros`, without a time-zone conversion per call."""
+    year = 1970 + moment // _AVERAGE_YEAR
+    while moment < _half_starts(year)[0]:
+        year -= 1
+    while moment >= _half_starts(year + 1)[0]:
+        year += 1
+    return _period(year, 1 if moment < _half_starts(year)[1] else 2)
 
 
 def as_of(period: Period, watermark: datetime) -> datetime:

@@ -23,6 +23,11 @@ class NotificationRow(NamedTuple):
     assessed: int | None
     urgent: bool
 
+    @property
+    def instant(self) -> int | None:
+        """What places it in a period: its receipt, or its assessment while that is unknown."""
+        return self.received if self.received is not None else self.assessed
+
     @classmethod
     def of(cls, state: NotificationState) -> NotificationRow:
         return cls(
@@ -38,6 +43,10 @@ class ReviewRow(NamedTuple):
     ratings: tuple[int, ...]
     major: int
     minor: int
+
+    @property
+    def instant(self) -> int:
+        return self.completed
 
     @classmethod
     def of(cls, state: CaseReviewState) -> ReviewRow:

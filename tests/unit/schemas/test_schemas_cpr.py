@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from schemas import topics
 from schemas.common import CPR_PATTERN, find_cpr
-from schemas.decode import Rejection, contains_cpr, decode, mask_cpr
+from schemas.decode import _CPR_BYTES, Rejection, _may_hide_cpr, contains_cpr, decode, mask_cpr
 from tests.unit.schemas.examples import (
     CPR_DASHED,
     CPR_PLAIN,
@@ -308,3 +308,17 @@ def test_find_cpr_looks_into_keys_lists_and_nested_objects() -> None:
     assert find_cpr({CPR_DASHED: None})
     assert not find_cpr({"a": [1101901234, None, True, 1.5, "123456789012"]})
     assert not find_cpr(json.loads(encode(valid("case_review.completed"))))
+
+
+
+_NOISE = st.lists(st.sampled_from(list(b"0123456789-_ aZ:.+\",{}T")), max_size=30).map(bytes)
+_DIGITS = st.text("0123456789", min_size=1, max_size=12).map(str.encode)
+
+
+@given(_NOISE, st.lists(st.tuples(_DIGITS, st.sampled_from([b"", b"-"]), _DIGITS), max_size=3), _NOISE)
+def test_the_shape_prefilter_never_hides_a_visible_cpr(
+    head: bytes, runs: list[tuple[bytes, bytes, bytes]], tail: bytes,
+) -> None:
+    """The cheap byte-shape test may say "maybe" more often than the regex, never less."""
+    raw = head + b" ".join(a + dash + b for a, dash, b in runs) + tail
+    assert _may_hide_cpr(raw) == bool(_CPR_BYTES.search(raw))
