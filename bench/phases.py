@@ -218,25 +218,23 @@ class SummaryWatcher:
 
 
 async def latency(rates: list[int], duration_s: float, console: Console,
-                  tuned_fetch_wait_ms: int | None = None) -> dict[str, Any]:
+                  fetch_max_wait_ms: int | None = None) -> dict[str, Any]:
     """All four services running; notifications at a fixed rate; publish → summary counting it.
 
-    With `tuned_fetch_wait_ms`, the services run through `bench.tuned` (a shorter fetch wait).
+    With `fetch_max_wait_ms`, every service runs with that fetch wait instead of its default.
     """
     out: dict[str, Any] = {}
-    with fresh_stack("latency" if tuned_fetch_wait_ms is None else "latency-tuned") as stack:
+    suffix = "" if fetch_max_wait_ms is None else f"-wait{fetch_max_wait_ms}"
+    with fresh_stack(f"latency{suffix}") as stack:
         await create_topics(stack, PREFIX)
         processes: list[Process] = []
         try:
             for name in SERVICE_INPUTS:
-                label = f"latency-{name}"
-                if tuned_fetch_wait_ms is None:
-                    args, extra = ["-m", f"services.{name}"], {}
-                else:
-                    label += "-tuned"
-                    args = ["-m", "bench.tuned", name]
-                    extra = {"BENCH_FETCH_MAX_WAIT_MS": str(tuned_fetch_wait_ms)}
-                processes.append(start_process(label, args, child_env(stack, PREFIX, label, **extra)))
+                label = f"latency-{name}{suffix}"
+                extra = ({} if fetch_max_wait_ms is None
+                         else {"TASKFORCE_FETCH_MAX_WAIT_MS": str(fetch_max_wait_ms)})
+                processes.append(start_process(label, ["-m", f"services.{name}"],
+                                               child_env(stack, PREFIX, label, **extra)))
             for process in processes:
                 await wait_ready(process)
             period = Period.of(datetime.now(UTC)).name
@@ -289,7 +287,7 @@ async def latency(rates: list[int], duration_s: float, console: Console,
 
 
 def _service_of(label: str) -> str:
-    return label.removeprefix("latency-").removesuffix("-tuned")
+    return label.removeprefix("latency-").split("-wait")[0]
 
 
 async def _publish_at(producer: AIOKafkaProducer, watcher: SummaryWatcher, counts: dict[str, int],
