@@ -9,6 +9,7 @@ so a crash in between republishes them on restart instead of losing them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -52,6 +53,20 @@ class Touched:
     correlation_id: str | None = None
 
 
+#: Records decoded per chunk; one chunk's writes overlap the next chunk's decoding, which
+#: yields to the event loop every `PIECE_RECORDS` so the write can go on.
+CHUNK_RECORDS = 500
+PIECE_RECORDS = 100
+
+
+@dataclass
+class Chunk:
+    """One chunk's state documents (with what memory keeps of each) and periods, to write."""
+
+    by_kind: dict[Kind, list[tuple[dict[str, Any], Any]]] = field(default_factory=lambda: defaultdict(list))
+    periods: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
 class SummaryProcessor:
     def __init__(self, settings: Settings, replica: Replica, runtime: Runtime,
                  metrics: ServiceMetrics) -> None:
@@ -80,13 +95,9 @@ class SummaryProcessor:
     async def _apply(self, records: list[ConsumerRecord]) -> list[OutRecord]:
         if self.maybe_pending:
             await self._publish_pending()
-        valid, rejected = split_batch(records, self.settings)
-        out = report_rejections(rejected, self.settings, self.metrics)
         touched: dict[str, Touched] = defaultdict(Touched)
-        marks = await self._replicate([e for e in valid if e.event_type in KINDS], touched)  # type: ignore[attr-defined]
-        for command in (e for e in valid if isinstance(e, SummaryRequested)):
-            entry = touched[command.municipality_code]
-            (entry.final if command.data.final else entry.republish).add(command.data.period)
+        marks: dict[str, datetime] = {}
+        out = await self._replicate(records, touched, marks)
         moves = await self.replica.raise_watermarks(marks) if marks else {}
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
@@ -100,11 +111,44 @@ class SummaryProcessor:
         return out
 
     async def _replicate(
-        self, events: list[EnvelopeFields], touched: dict[str, Touched]
-    ) -> dict[str, datetime]:
-        """Upsert the newest state per entity; returns the batch's watermark per municipality."""
+        self, records: list[ConsumerRecord], touched: dict[str, Touched], marks: dict[str, datetime],
+    ) -> list[OutRecord]:
+        """Decode the batch and upsert the newest state per entity, a chunk at a time.
+
+        A chunk's writes are in flight while the next chunk is decoded, so the store and this
+        process work at the same time. Chunks are written in order, each after its periods are
+        noted; the version guard makes the outcome the same as one write of the whole batch.
+        Returns the dead letters.
+        """
+        out: list[OutRecord] = []
+        writing: asyncio.Task[None] | None = None
+        try:
+            for start in range(0, len(records), CHUNK_RECORDS):
+                states: list[EnvelopeFields] = []
+                for piece in range(start, min(start + CHUNK_RECORDS, len(records)), PIECE_RECORDS):
+                    valid, rejected = split_batch(records[piece:piece + PIECE_RECORDS], self.settings)
+                    out += report_rejections(rejected, self.settings, self.metrics)
+                    for command in (e for e in valid if isinstance(e, SummaryRequested)):
+                        entry = touched[command.municipality_code]
+                        (entry.final if command.data.final else entry.republish).add(command.data.period)
+                    states += [e for e in valid if e.event_type in KINDS]  # type: ignore[attr-defined]
+                    await asyncio.sleep(0)  # let the chunk being written take its next step
+                chunk = self._prepare(states, touched, marks)
+                if writing is not None:
+                    await writing  # chunks are written in order
+                await self.replica.add_periods({m: names for m, names in chunk.periods.items() if names})
+                writing = asyncio.create_task(self._write(chunk))
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None:
+                writing.cancel()
+        return out
+
+    def _prepare(self, events: list[EnvelopeFields], touched: dict[str, Touched],
+                 marks: dict[str, datetime]) -> Chunk:
+        """The newest state document per entity of the events, grouped by kind."""
         newest: dict[tuple[str, str], tuple[Kind, dict[str, Any], Any]] = {}
-        marks: dict[str, datetime] = {}
         for event in events:
             kind = KINDS[event.event_type]  # type: ignore[attr-defined]
             data = event.data  # type: ignore[attr-defined]
@@ -128,20 +172,22 @@ class SummaryProcessor:
                 "period": min(own_periods) if own_periods else None, "periods": sorted(own_periods),
             }, held)
         # Grouped by kind, and each kind's states by _id: ids only are unique within a kind.
-        by_kind: dict[Kind, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
+        chunk = Chunk()
         for kind, doc, held in newest.values():
-            by_kind[kind].append((doc, held))
+            chunk.by_kind[kind].append((doc, held))
+            chunk.periods[doc["municipality_code"]].update(doc["periods"])
+            # Written now or stored already: either way re-derive. A batch redelivered after
+            # a crash between its state writes and its summaries finds its states stored,
+            # and must still recompute (an unchanged summary is not republished).
             entry = touched[doc["municipality_code"]]
             entry.periods.update(doc["periods"])
             entry.everything |= not kind.by_period
-        # Written now or stored already: either way re-derive. A batch redelivered after a
-        # crash between its state writes and its summaries finds its states stored, and must
-        # still recompute (an unchanged summary is not republished).
-        await self.replica.add_periods({m: t.periods for m, t in touched.items() if t.periods})
-        for kind, entries in by_kind.items():
+        return chunk
+
+    async def _write(self, chunk: Chunk) -> None:
+        for kind, entries in chunk.by_kind.items():
             await self.replica.upsert_states(kind, [doc for doc, _ in entries],
                                              {doc["_id"]: held for doc, held in entries})
-        return marks
 
     async def _refresh(self, code: str, entry: Touched,
                        move: tuple[datetime | None, datetime] | None) -> list[dict[str, Any]]:
