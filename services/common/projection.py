@@ -18,6 +18,7 @@ event (at least once; the reporting service ignores versions it already has).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=BaseModel)
 REPORTING_NAMESPACE = uuid.UUID("6d1f3c55-2a8e-4d8e-9a57-2f0c8a1b7e01")
+_NAMESPACE_BYTES = REPORTING_NAMESPACE.bytes
 WATERMARKS = "watermarks"
 MAX_CONFLICT_ROUNDS = 10
 
@@ -141,7 +144,8 @@ class ProjectionEngine:
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
             os._exit(137)  # test-only fault hook: die after the write, before the commit
-        out.extend(self._reporting_record(e, marks[e.municipality_code]) for e in entities.values())
+        now = datetime.now(UTC).isoformat()  # one publication instant for the whole batch
+        out.extend(self._reporting_record(e, marks[e.municipality_code], now) for e in entities.values())
         return out
 
     def _group(self, events: list[EnvelopeFields]) -> dict[str, _Entity]:
@@ -262,16 +266,18 @@ class ProjectionEngine:
         guard = {"_id": entity.doc_id, "version": entity.read_version}
         return UpdateOne(guard, {"$set": document}, upsert=True)
 
-    def _reporting_record(self, entity: _Entity, watermark: datetime) -> OutRecord:
-        """The entity's current state as a reporting event (event-carried state transfer)."""
+    def _reporting_record(self, entity: _Entity, watermark: datetime, now: str | None = None) -> OutRecord:
+        """The entity's current state as a reporting event (event-carried state transfer).
+
+        `now` is the event's `occurred_at` (ISO 8601); one per batch, the current time if not given.
+        """
         assert entity.state is not None
         kind = entity.kind
-        event_id = uuid.uuid5(REPORTING_NAMESPACE, f"{kind.name}/{entity.doc_id}/{entity.version}")
         envelope = {
-            "event_id": str(event_id),
+            "event_id": reporting_event_id(f"{kind.name}/{entity.doc_id}/{entity.version}"),
             "event_type": kind.reporting_type,
             "schema_version": REPORTING_SCHEMA_VERSION,
-            "occurred_at": datetime.now(UTC).isoformat(),
+            "occurred_at": now if now is not None else datetime.now(UTC).isoformat(),
             "municipality_code": entity.municipality_code,
             "source": self.source,
             "correlation_id": entity.correlation_id,
@@ -285,5 +291,31 @@ class ProjectionEngine:
         return OutRecord(
             self.settings.topic(topics.REPORTING),
             entity.municipality_code.encode(),
-            json.dumps(envelope, separators=(",", ":")).encode(),
+            compact_json(envelope),
         )
+
+
+def reporting_event_id(name: str) -> str:
+    """`str(uuid.uuid5(REPORTING_NAMESPACE, name))`, spelled without building UUID objects."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def compact_json(value: Any) -> bytes:
+    """Exactly `json.dumps(value, separators=(",", ":")).encode()` for JSON-ready values
+    without floats (reporting envelopes: states are dumped in JSON mode and carry none).
+
+    pydantic-core's encoder gives the same bytes whenever its output is ASCII; anything else
+    (non-ASCII text, which `json.dumps` escapes, or text it cannot encode) goes to `json.dumps`.
+    """
+    try:
+        encoded = to_json(value)
+    except ValueError:
+        pass
+    else:
+        if encoded.isascii():
+            return encoded
+    return json.dumps(value, separators=(",", ":")).encode()
