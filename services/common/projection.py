@@ -217,14 +217,21 @@ class ProjectionEngine:
         applied = set(entity.applied)
         entity.fresh, entity.duplicates = Counter(), 0
         fresh = 0
-        events = entity.events if len(entity.events) == 1 else sorted(
-            entity.events, key=lambda e: (e.occurred_at, str(e.event_id)))
-        for event in events:
-            event_id = str(event.event_id)
+        events = entity.events
+        # each event's id spelled once; ordered by (occurred_at, event id), ties kept as listed
+        ordered: Iterable[tuple[str, EnvelopeFields]]
+        if len(events) == 1:
+            ordered = ((str(events[0].event_id), events[0]),)
+        else:
+            ids = [str(e.event_id) for e in events]
+            ordered = [(ids[i], events[i])
+                       for i in sorted(range(len(events)), key=lambda i: (events[i].occurred_at, ids[i]))]
+        apply = entity.kind.apply
+        for event_id, event in ordered:
             if event_id in applied:
                 entity.duplicates += 1
                 continue
-            entity.state = entity.kind.apply(entity.state, event)
+            entity.state = apply(entity.state, event)
             entity.applied.append(event_id)
             applied.add(event_id)
             entity.correlation_id = event.correlation_id or event_id
