@@ -315,14 +315,15 @@ def compact_json(value: Any) -> bytes:
     """Exactly `json.dumps(value, separators=(",", ":")).encode()` for JSON-ready values
     without floats (reporting envelopes: states are dumped in JSON mode and carry none).
 
-    pydantic-core's encoder gives the same bytes whenever its output is ASCII; anything else
-    (non-ASCII text, which `json.dumps` escapes, or text it cannot encode) goes to `json.dumps`.
+    pydantic-core's encoder gives the same bytes whenever its output is ASCII without DEL;
+    anything else (non-ASCII text and DEL, which `json.dumps` escapes, or text pydantic-core
+    cannot encode) goes to `json.dumps`.
     """
     try:
         encoded = to_json(value)
     except ValueError:
         pass
     else:
-        if encoded.isascii():
+        if encoded.isascii() and b"\x7f" not in encoded:
             return encoded
     return json.dumps(value, separators=(",", ":")).encode()
