@@ -224,7 +224,8 @@ class ProjectionEngine:
     def _reduce(self, entity: _Entity) -> bool:
         """Apply the entity's new events in a fixed order; True when anything was applied."""
         applied = set(entity.applied)
-        entity.fresh, entity.duplicates = Counter(), 0
+        entity.fresh.clear()
+        entity.duplicates = 0
         fresh = 0
         events = entity.events
         # each event's id spelled once; ordered by (occurred_at, event id), ties kept as listed
