@@ -6,7 +6,8 @@ Per service, the deterministic workload of `bench.workload` runs through the pur
 `ProjectionEngine.apply_batch` in batches of 2,000: `split_batch`, `_group`, `_reduce` on
 fresh entities, `_reduce` again over the same events starting from the stored states (as
 `_load` gives them: validated from the dumped state, with no event applied yet, so every
-comparison in the reducers runs), `_upsert` and `_reporting_record`. Prints µs of process
+comparison in the reducers runs, and every one is a tie: a worst case for tie-breaks, not the
+common one), `_upsert` and `_reporting_record`. Prints µs of process
 CPU per event per stage, the best of `--repeat` runs. `--digest` also prints a hash of every
 upsert and reporting record (their `occurred_at` blanked), to check that a change keeps the
 output identical.
