@@ -106,21 +106,6 @@ def split_batch(
     return valid, rejected
 
 
-def batch_marks(events: Iterable[EnvelopeFields]) -> dict[str, datetime]:
-    """Each municipality's greatest occurred_at in the batch, in UTC.
-
-    Aware instants compare as instants whatever their offsets, so only the greatest is
-    converted (equal instants spelled with other offsets convert to the same UTC value).
-    """
-    marks: dict[str, datetime] = {}
-    for event in events:
-        at = event.occurred_at
-        current = marks.get(event.municipality_code)
-        if current is None or at > current:
-            marks[event.municipality_code] = at
-    return {code: at.astimezone(UTC) for code, at in marks.items()}
-
-
 class ProjectionEngine:
     """Applies batches of input records for one service; pure rules come from `kinds`."""
 
@@ -178,7 +163,13 @@ class ProjectionEngine:
 
     async def _advance_watermarks(self, events: list[EnvelopeFields]) -> dict[str, datetime]:
         """Raise each municipality's watermark to the batch's greatest occurred_at."""
-        moves = await raise_watermarks(self.db[WATERMARKS], batch_marks(events))
+        batch_marks: dict[str, datetime] = {}
+        for event in events:
+            at = event.occurred_at.astimezone(UTC)
+            current = batch_marks.get(event.municipality_code)
+            if current is None or at > current:
+                batch_marks[event.municipality_code] = at
+        moves = await raise_watermarks(self.db[WATERMARKS], batch_marks)
         return {code: after for code, (_before, after) in moves.items()}
 
     def _count(self, entities: Iterable[_Entity]) -> None:

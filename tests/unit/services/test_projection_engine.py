@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -28,7 +28,6 @@ from services.common.projection import (
     REPORTING_NAMESPACE,
     ProjectionEngine,
     _Entity,
-    batch_marks,
     compact_json,
     reporting_event_id,
     split_batch,
@@ -361,37 +360,3 @@ def test_reporting_records_of_a_batch_share_the_given_instant() -> None:
     event = decode(topics.REPORTING, eng._reporting_record(entity, watermark, now).value)
     assert isinstance(event, NotificationChanged)
     assert event.occurred_at == datetime.fromisoformat(now)
-
-
-# --- batch_marks ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Stamped:
-    municipality_code: str
-    occurred_at: datetime
-
-
-def old_batch_marks(events: list[Stamped]) -> dict[str, datetime]:
-    """The loop as first written: every instant converted to UTC before comparing."""
-    marks: dict[str, datetime] = {}
-    for event in events:
-        at = event.occurred_at.astimezone(UTC)
-        current = marks.get(event.municipality_code)
-        if current is None or at > current:
-            marks[event.municipality_code] = at
-    return marks
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.builds(
-    Stamped, st.sampled_from(["480", "101", "849"]),
-    st.builds(lambda minutes, hours: (datetime(2022, 3, 27, 1, tzinfo=UTC) + timedelta(minutes=minutes))
-              .astimezone(timezone(timedelta(hours=hours))),
-              st.integers(-90, 90), st.integers(-12, 14)))))
-def test_batch_marks_equal_converting_every_instant(events: list[Stamped]) -> None:
-    marks = batch_marks(events)  # type: ignore[arg-type]
-    expected = old_batch_marks(events)
-    assert marks == expected
-    assert {code: (at.isoformat(), at.tzinfo) for code, at in marks.items()} == {
-        code: (at.isoformat(), at.tzinfo) for code, at in expected.items()}
