@@ -145,7 +145,8 @@ class ProjectionEngine:
         if self.settings.crash_after_write == self.batches_written:
             os._exit(137)  # test-only fault hook: die after the write, before the commit
         now = datetime.now(UTC).isoformat()  # one publication instant for the whole batch
-        out.extend(self._reporting_record(e, marks[e.municipality_code], now) for e in entities.values())
+        spelled = {code: mark.isoformat() for code, mark in marks.items()}
+        out.extend(self._reporting_record(e, spelled[e.municipality_code], now) for e in entities.values())
         return out
 
     def _group(self, events: list[EnvelopeFields]) -> dict[str, _Entity]:
@@ -274,10 +275,13 @@ class ProjectionEngine:
         guard = {"_id": entity.doc_id, "version": entity.read_version}
         return UpdateOne(guard, {"$set": document}, upsert=True)
 
-    def _reporting_record(self, entity: _Entity, watermark: datetime, now: str | None = None) -> OutRecord:
+    def _reporting_record(self, entity: _Entity, watermark: datetime | str, now: str | None = None
+                          ) -> OutRecord:
         """The entity's current state as a reporting event (event-carried state transfer).
 
-        `now` is the event's `occurred_at` (ISO 8601); one per batch, the current time if not given.
+        `watermark` is the municipality's watermark, or its `isoformat()` (spelled once per
+        batch); `now` is the event's `occurred_at` (ISO 8601), one per batch, the current
+        time if not given.
         """
         assert entity.state is not None
         kind = entity.kind
@@ -292,7 +296,7 @@ class ProjectionEngine:
             "data": {
                 "entity_id": entity.entity_id,
                 "version": entity.version,
-                "watermark": watermark.isoformat(),
+                "watermark": watermark if isinstance(watermark, str) else watermark.isoformat(),
                 "state": entity.dumped if entity.dumped is not None else entity.state.model_dump(mode="json"),
             },
         }

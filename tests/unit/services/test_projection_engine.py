@@ -351,12 +351,15 @@ def test_compact_json_escapes_like_json_dumps() -> None:
         assert compact_json(value) == json.dumps(value, separators=(",", ":")).encode()
 
 
-def test_reporting_records_of_a_batch_share_the_given_instant() -> None:
+def test_reporting_records_of_a_batch_share_the_given_instant_and_watermark_spelling() -> None:
     eng = engine("intake", intake.KINDS)
     entity = notification_entity([OLD])
     eng._reduce(entity)
     watermark = datetime(2022, 3, 1, 11, 0, tzinfo=UTC)
     now = "2024-05-01T12:00:00.123456+00:00"
-    event = decode(topics.REPORTING, eng._reporting_record(entity, watermark, now).value)
+    record = eng._reporting_record(entity, watermark, now)
+    event = decode(topics.REPORTING, record.value)
     assert isinstance(event, NotificationChanged)
     assert event.occurred_at == datetime.fromisoformat(now)
+    # the watermark spelled once per batch gives the very same record
+    assert eng._reporting_record(entity, watermark.isoformat(), now) == record
