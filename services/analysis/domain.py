@@ -6,23 +6,27 @@ from collections.abc import Iterable
 from statistics import mean
 
 from schemas.events import CaseReviewCompleted, Phase, Severity
-from schemas.reporting import CaseReviewState, FindingCounts
+from schemas.reporting import CaseReviewState
 
 DIMENSIONS: tuple[str, ...] = ("assessment", "intervention", "follow_up", "involvement")
+_MAJOR, _MINOR = Severity.MAJOR, Severity.MINOR
 
 
 def review_state(event: CaseReviewCompleted) -> CaseReviewState:
     data = event.data
+    major = minor = 0
+    for finding in data.legal_findings:
+        if finding.severity is _MAJOR:
+            major += 1
+        elif finding.severity is _MINOR:
+            minor += 1
     return CaseReviewState(
         review_id=data.review_id,
         course_id=data.course_id,
         case_ref=data.case_ref,
         phase=data.phase,
         ratings=data.ratings,
-        legal_findings=FindingCounts(
-            major=sum(f.severity is Severity.MAJOR for f in data.legal_findings),
-            minor=sum(f.severity is Severity.MINOR for f in data.legal_findings),
-        ),
+        legal_findings={"major": major, "minor": minor},  # validated into FindingCounts
         completed_at=event.occurred_at,
     )
 
@@ -32,12 +36,13 @@ def apply_review(state: CaseReviewState | None, event: CaseReviewCompleted) -> C
 
     Ties are broken by the review's content, so the result never depends on arrival order.
     """
-    new = review_state(event)
     if state is None:
-        return new
-    if (new.completed_at, new.model_dump_json()) > (state.completed_at, state.model_dump_json()):
-        return new
-    return state
+        return review_state(event)
+    # (completed_at, JSON) > (completed_at, JSON), the JSON only spelled on a tie
+    if event.occurred_at != state.completed_at:
+        return review_state(event) if event.occurred_at > state.completed_at else state
+    new = review_state(event)
+    return new if new.model_dump_json() > state.model_dump_json() else state
 
 
 def rating_changes(reviews: Iterable[CaseReviewState]) -> dict[str, object]:

@@ -18,6 +18,7 @@ event (at least once; the reporting service ignores versions it already has).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=BaseModel)
 REPORTING_NAMESPACE = uuid.UUID("6d1f3c55-2a8e-4d8e-9a57-2f0c8a1b7e01")
+_NAMESPACE_BYTES = REPORTING_NAMESPACE.bytes
 WATERMARKS = "watermarks"
 MAX_CONFLICT_ROUNDS = 10
 
@@ -141,7 +144,9 @@ class ProjectionEngine:
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
             os._exit(137)  # test-only fault hook: die after the write, before the commit
-        out.extend(self._reporting_record(e, marks[e.municipality_code]) for e in entities.values())
+        now = datetime.now(UTC).isoformat()  # one publication instant for the whole batch
+        spelled = {code: mark.isoformat() for code, mark in marks.items()}
+        out.extend(self._reporting_record(e, spelled[e.municipality_code], now) for e in entities.values())
         return out
 
     def _group(self, events: list[EnvelopeFields]) -> dict[str, _Entity]:
@@ -169,10 +174,11 @@ class ProjectionEngine:
         return {code: after for code, (_before, after) in moves.items()}
 
     def _count(self, entities: Iterable[_Entity]) -> None:
-        applied: Counter[str] = Counter()
+        applied: dict[str, int] = {}  # summed as Counter.update would, without its per-call overhead
         duplicates = 0
         for entity in entities:
-            applied.update(entity.fresh)
+            for event_type, count in entity.fresh.items():
+                applied[event_type] = applied.get(event_type, 0) + count
             duplicates += entity.duplicates
         for event_type, count in applied.items():
             self.metrics.events_applied.labels(self.settings.service, event_type).inc(count)
@@ -211,16 +217,24 @@ class ProjectionEngine:
     def _reduce(self, entity: _Entity) -> bool:
         """Apply the entity's new events in a fixed order; True when anything was applied."""
         applied = set(entity.applied)
-        entity.fresh, entity.duplicates = Counter(), 0
+        entity.fresh.clear()
+        entity.duplicates = 0
         fresh = 0
-        events = entity.events if len(entity.events) == 1 else sorted(
-            entity.events, key=lambda e: (e.occurred_at, str(e.event_id)))
-        for event in events:
-            event_id = str(event.event_id)
+        events = entity.events
+        # each event's id spelled once; ordered by (occurred_at, event id), ties kept as listed
+        ordered: Iterable[tuple[str, EnvelopeFields]]
+        if len(events) == 1:
+            ordered = ((str(events[0].event_id), events[0]),)
+        else:
+            ids = [str(e.event_id) for e in events]
+            ordered = [(ids[i], events[i])
+                       for i in sorted(range(len(events)), key=lambda i: (events[i].occurred_at, ids[i]))]
+        apply = entity.kind.apply
+        for event_id, event in ordered:
             if event_id in applied:
                 entity.duplicates += 1
                 continue
-            entity.state = entity.kind.apply(entity.state, event)
+            entity.state = apply(entity.state, event)
             entity.applied.append(event_id)
             applied.add(event_id)
             entity.correlation_id = event.correlation_id or event_id
@@ -262,28 +276,60 @@ class ProjectionEngine:
         guard = {"_id": entity.doc_id, "version": entity.read_version}
         return UpdateOne(guard, {"$set": document}, upsert=True)
 
-    def _reporting_record(self, entity: _Entity, watermark: datetime) -> OutRecord:
-        """The entity's current state as a reporting event (event-carried state transfer)."""
+    def _reporting_record(self, entity: _Entity, watermark: datetime | str, now: str | None = None
+                          ) -> OutRecord:
+        """The entity's current state as a reporting event (event-carried state transfer).
+
+        `watermark` is the municipality's watermark, or its `isoformat()` (spelled once per
+        batch); `now` is the event's `occurred_at` (ISO 8601), one per batch, the current
+        time if not given.
+        """
         assert entity.state is not None
         kind = entity.kind
-        event_id = uuid.uuid5(REPORTING_NAMESPACE, f"{kind.name}/{entity.doc_id}/{entity.version}")
         envelope = {
-            "event_id": str(event_id),
+            "event_id": reporting_event_id(f"{kind.name}/{entity.doc_id}/{entity.version}"),
             "event_type": kind.reporting_type,
             "schema_version": REPORTING_SCHEMA_VERSION,
-            "occurred_at": datetime.now(UTC).isoformat(),
+            "occurred_at": now if now is not None else datetime.now(UTC).isoformat(),
             "municipality_code": entity.municipality_code,
             "source": self.source,
             "correlation_id": entity.correlation_id,
             "data": {
                 "entity_id": entity.entity_id,
                 "version": entity.version,
-                "watermark": watermark.isoformat(),
+                "watermark": watermark if isinstance(watermark, str) else watermark.isoformat(),
                 "state": entity.dumped if entity.dumped is not None else entity.state.model_dump(mode="json"),
             },
         }
         return OutRecord(
             self.settings.topic(topics.REPORTING),
             entity.municipality_code.encode(),
-            json.dumps(envelope, separators=(",", ":")).encode(),
+            compact_json(envelope),
         )
+
+
+def reporting_event_id(name: str) -> str:
+    """`str(uuid.uuid5(REPORTING_NAMESPACE, name))`, spelled without building UUID objects."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def compact_json(value: Any) -> bytes:
+    """Exactly `json.dumps(value, separators=(",", ":")).encode()` for JSON-ready values
+    without floats (reporting envelopes: states are dumped in JSON mode and carry none).
+
+    pydantic-core's encoder gives the same bytes whenever its output is ASCII without DEL;
+    anything else (non-ASCII text and DEL, which `json.dumps` escapes, or text pydantic-core
+    cannot encode) goes to `json.dumps`.
+    """
+    try:
+        encoded = to_json(value)
+    except ValueError:
+        pass
+    else:
+        if encoded.isascii() and b"\x7f" not in encoded:
+            return encoded
+    return json.dumps(value, separators=(",", ":")).encode()

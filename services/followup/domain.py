@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from schemas.events import (
@@ -36,14 +37,17 @@ def plan_state(event: DevelopmentPlanAdopted) -> PlanState:
 
 def apply_plan(state: PlanState | None, event: DevelopmentPlanAdopted) -> PlanState:
     """A plan adopted again under the same id is a revision: the latest adoption wins."""
+    if state is None:
+        return plan_state(event)
+    # (adopted_at, JSON) > (adopted_at, JSON), the JSON only spelled on a tie
+    if event.occurred_at != state.adopted_at:
+        return plan_state(event) if event.occurred_at > state.adopted_at else state
     new = plan_state(event)
-    if state is None or (new.adopted_at, new.model_dump_json()) > (state.adopted_at, state.model_dump_json()):
-        return new
-    return state
+    return new if new.model_dump_json() > state.model_dump_json() else state
 
 
-def _change_key(change: StatusChange) -> tuple[datetime, str]:
-    return (change.effective_at, change.event_id)
+#: A change's place in a history: (effective_at, event_id).
+_change_key = attrgetter("effective_at", "event_id")
 
 
 def apply_milestone(state: MilestoneState | None, event: MilestoneUpdated) -> MilestoneState:

@@ -29,14 +29,21 @@ from schemas.reporting import ApplicationFacts, CourseFacts, CourseState, Notifi
 # --- course --------------------------------------------------------------------------------
 
 
-def _key(at: datetime | None, *content: Any) -> tuple[Any, ...]:
-    """Compare by instant, then content, then spelling of the instant (so that one instant
-    written with two offsets still has a winner that does not depend on arrival order)."""
-    return (at, *content, at.isoformat() if at else "")
+def _later(new_at: datetime, new: tuple[Any, ...], old_at: datetime | None, old: tuple[Any, ...]) -> bool:
+    """Whether (new_at, *new) comes after (old_at, *old); anything comes after an unknown instant.
 
-
-def _later(new: tuple[Any, ...], old: tuple[Any, ...] | None) -> bool:
-    return old is None or old[0] is None or new > old
+    Compared by instant, then content, then spelling of the instant (so that one instant
+    written with two offsets still has a winner that does not depend on arrival order). The
+    spelling is only built on a tie, but the order is that of the tuples
+    `(at, *content, at.isoformat())`.
+    """
+    if old_at is None:
+        return True
+    if new_at != old_at:
+        return new_at > old_at
+    if new != old:
+        return new > old
+    return new_at.isoformat() > old_at.isoformat()
 
 
 @singledispatch
@@ -74,7 +81,7 @@ def _(event: ApplicationSubmitted, state: CourseState | None) -> CourseState:
     state = state or CourseState()
     facts = _application(state, event.data.application_id)
     reasons = sorted(event.data.reasons)
-    if _later(_key(event.occurred_at, reasons), _key(facts.submitted_at, sorted(facts.reasons))):
+    if _later(event.occurred_at, (reasons,), facts.submitted_at, (sorted(facts.reasons),)):
         facts = facts.model_copy(update={"submitted_at": event.occurred_at, "reasons": reasons})
     return _with_application(state, facts)
 
@@ -83,8 +90,8 @@ def _(event: ApplicationSubmitted, state: CourseState | None) -> CourseState:
 def _(event: ApplicationDecided, state: CourseState | None) -> CourseState:
     state = state or CourseState()
     facts = _application(state, event.data.application_id)
-    new = _key(event.occurred_at, event.data.decision, event.data.expected_start)
-    if _later(new, _key(facts.decided_at, facts.decision, facts.expected_start)):
+    new = (event.data.decision, event.data.expected_start)
+    if _later(event.occurred_at, new, facts.decided_at, (facts.decision, facts.expected_start)):
         facts = facts.model_copy(update={"decided_at": event.occurred_at, "decision": event.data.decision,
                                          "expected_start": event.data.expected_start})
     return _with_application(state, facts)
@@ -94,8 +101,8 @@ def _(event: ApplicationDecided, state: CourseState | None) -> CourseState:
 def _(event: CourseStarted, state: CourseState | None) -> CourseState:
     state = state or CourseState()
     facts = _course(state, event.data.course_id)
-    new = _key(event.occurred_at, event.data.application_id, event.data.planned_end)
-    if _later(new, _key(facts.started_at, facts.application_id, facts.planned_end)):
+    new = (event.data.application_id, event.data.planned_end)
+    if _later(event.occurred_at, new, facts.started_at, (facts.application_id, facts.planned_end)):
         facts = facts.model_copy(update={"started_at": event.occurred_at,
                                          "application_id": event.data.application_id,
                                          "planned_end": event.data.planned_end})
@@ -106,7 +113,7 @@ def _(event: CourseStarted, state: CourseState | None) -> CourseState:
 def _(event: CourseCompleted, state: CourseState | None) -> CourseState:
     state = state or CourseState()
     facts = _course(state, event.data.course_id)
-    if _later(_key(event.occurred_at), _key(facts.completed_at)):
+    if _later(event.occurred_at, (), facts.completed_at, ()):
         facts = facts.model_copy(update={"completed_at": event.occurred_at})
     return _with_course(state, facts)
 
@@ -114,8 +121,16 @@ def _(event: CourseCompleted, state: CourseState | None) -> CourseState:
 # --- notifications -------------------------------------------------------------------------
 
 
-def _earlier(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
-    return old[0] is None or new < old
+def _earlier(new_at: datetime, new: tuple[Any, ...], old_at: datetime | None, old: tuple[Any, ...]) -> bool:
+    """Whether (new_at, *new) comes before (old_at, *old), in the order of `_later`; anything
+    comes before an unknown instant."""
+    if old_at is None:
+        return True
+    if new_at != old_at:
+        return new_at < old_at
+    if new != old:
+        return new < old
+    return new_at.isoformat() < old_at.isoformat()
 
 
 @singledispatch
@@ -125,9 +140,11 @@ def apply_notification(event: object, state: NotificationState | None) -> Notifi
 
 @apply_notification.register
 def _(event: NotificationReceived, state: NotificationState | None) -> NotificationState:
-    state = state or NotificationState(notification_id=event.data.notification_id)
-    new = _key(event.occurred_at, event.data.reporter, event.data.urgent)
-    if _earlier(new, _key(state.received_at, state.reporter, state.urgent)):
+    if state is None:  # validated values, so validating them again gives the same state
+        return NotificationState(notification_id=event.data.notification_id, received_at=event.occurred_at,
+                                 reporter=event.data.reporter, urgent=event.data.urgent)
+    new = (event.data.reporter, event.data.urgent)
+    if _earlier(event.occurred_at, new, state.received_at, (state.reporter, state.urgent)):
         state = state.model_copy(update={"received_at": event.occurred_at,
                                          "reporter": event.data.reporter, "urgent": event.data.urgent})
     return state
@@ -135,8 +152,10 @@ def _(event: NotificationReceived, state: NotificationState | None) -> Notificat
 
 @apply_notification.register
 def _(event: NotificationAssessed, state: NotificationState | None) -> NotificationState:
-    state = state or NotificationState(notification_id=event.data.notification_id)
-    if _earlier(_key(event.occurred_at, event.data.outcome), _key(state.assessed_at, state.outcome)):
+    if state is None:
+        return NotificationState(notification_id=event.data.notification_id, assessed_at=event.occurred_at,
+                                 outcome=event.data.outcome)
+    if _earlier(event.occurred_at, (event.data.outcome,), state.assessed_at, (state.outcome,)):
         state = state.model_copy(update={"assessed_at": event.occurred_at, "outcome": event.data.outcome})
     return state
 

@@ -118,6 +118,41 @@ def test_apply_review_subsets_are_independent_of_order(chosen: list[int], rnd: A
     assert a.model_dump_json() == b.model_dump_json()
 
 
+def eager_apply_review(state: CaseReviewState | None, event: CaseReviewCompleted) -> CaseReviewState:
+    """The rule as first written: both (completed_at, JSON) keys built for every comparison."""
+    new = CaseReviewState(
+        review_id=event.data.review_id, course_id=event.data.course_id, case_ref=event.data.case_ref,
+        phase=event.data.phase, ratings=event.data.ratings,
+        legal_findings=FindingCounts(
+            major=sum(f.severity == "major" for f in event.data.legal_findings),
+            minor=sum(f.severity == "minor" for f in event.data.legal_findings)),
+        completed_at=event.occurred_at)
+    if state is None:
+        return new
+    if (new.completed_at, new.model_dump_json()) > (state.completed_at, state.model_dump_json()):
+        return new
+    return state
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(
+    st.sampled_from(["2022-03-01T09:00:00+01:00", "2022-03-01T08:00:00+00:00", "2022-03-01T10:00:00+02:00",
+                     "2022-03-01T09:00:00.5+01:00", "2022-03-02T09:00:00+01:00"]),
+    st.sampled_from(["baseline", "follow_up"]),
+    st.tuples(*[st.integers(1, 4)] * 4),
+    st.lists(st.sampled_from(["major", "minor"]), max_size=3).map(tuple),
+), min_size=1, max_size=5))
+def test_apply_review_equals_the_eager_rule(cases: list[tuple[Any, ...]]) -> None:
+    events = [review("r1", at, phase, ratings, findings=findings) for at, phase, ratings, findings in cases]
+    lazy = eager = None
+    for event in events:
+        lazy, eager = apply_review(lazy, event), eager_apply_review(eager, event)
+        assert lazy == eager
+        assert lazy.model_dump_json() == eager.model_dump_json()
+        assert list(lazy.__dict__.items()) == list(eager.__dict__.items())
+        assert lazy.legal_findings.model_fields_set == eager.legal_findings.model_fields_set
+
+
 # --- rating_changes ------------------------------------------------------------------------
 
 

@@ -156,6 +156,28 @@ def test_plan_readoption_independent_of_order(order: list[DevelopmentPlanAdopted
     assert [m.milestone_id for m in state.milestones] == ["m1", "m2"]
 
 
+PLAN_VARIANTS = [*PLANS, adopted("2022-05-01T08:00:00+00:00", {"m1": "2022-08-01", "m2": "2022-08-15"}),
+                 adopted("2022-05-01T10:00:00+02:00", {"m1": "2022-08-01", "m2": "2022-09-01"})]
+
+
+def eager_apply_plan(state: PlanState | None, event: DevelopmentPlanAdopted) -> PlanState:
+    """The rule as first written: both (adopted_at, JSON) keys built for every comparison."""
+    new = plan_state(event)
+    if state is None or (new.adopted_at, new.model_dump_json()) > (state.adopted_at, state.model_dump_json()):
+        return new
+    return state
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(PLAN_VARIANTS), min_size=1, max_size=5))
+def test_apply_plan_equals_the_eager_rule(events: list[DevelopmentPlanAdopted]) -> None:
+    lazy = eager = None
+    for event in events:
+        lazy, eager = apply_plan(lazy, event), eager_apply_plan(eager, event)
+        assert lazy == eager
+        assert lazy.model_dump_json() == eager.model_dump_json()
+
+
 # --- milestones ----------------------------------------------------------------------------
 
 STATUSES = [s.value for s in MilestoneStatus]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import pytest
@@ -25,7 +25,7 @@ from schemas.events import (
     Reporter,
 )
 from schemas.reporting import NotificationState
-from services.intake.domain import apply_course, apply_notification, unassessed_overdue
+from services.intake.domain import _earlier, _later, apply_course, apply_notification, unassessed_overdue
 
 pytestmark = pytest.mark.unit
 
@@ -379,3 +379,56 @@ def test_exactly_24h_with_microseconds_is_overdue() -> None:
     received_at = datetime(2038, 1, 18, 3, 14, 47, 892029, tzinfo=UTC)
     state = NotificationState(notification_id="n1", received_at=received_at)
     assert unassessed_overdue([state], received_at + timedelta(hours=24)) == [state]
+
+
+# --- tie-breaks ------------------------------------------------------------------------------
+
+
+def _old_key(at: datetime | None, *content: Any) -> tuple[Any, ...]:
+    """The eager key the reducers compared before (instant, content, spelling of the instant)."""
+    return (at, *content, at.isoformat() if at else "")
+
+
+BASE = datetime(2022, 3, 27, 0, 30, tzinfo=UTC)
+OFFSETS = [timezone(timedelta(hours=h, minutes=m)) for h, m in [(0, 0), (1, 0), (2, 0), (-5, 0), (5, 30)]]
+CONTENTS = st.tuples(st.sampled_from([None, Outcome.NO_ACTION, Outcome.IMMEDIATE_MEASURE]),
+                     st.sampled_from([False, True]), st.lists(st.sampled_from(list(Reason)), max_size=2))
+
+
+@st.composite
+def instants(draw: st.DrawFn) -> datetime:
+    """Few instants, each spelled with one of several offsets, with or without microseconds."""
+    at = BASE + timedelta(minutes=draw(st.integers(-2, 2)), microseconds=draw(st.sampled_from([0, 0, 5])))
+    return at.astimezone(draw(st.sampled_from(OFFSETS)))
+
+
+def _outcome(compare: Callable[[], bool]) -> bool | type[Exception]:
+    try:
+        return compare()
+    except TypeError:  # e.g. an unknown outcome beside a known one at the same instant
+        return TypeError
+
+
+@settings(max_examples=500, deadline=None)
+@given(instants(), instants() | st.none(), CONTENTS, CONTENTS)
+def test_lazy_tie_breaks_order_exactly_like_the_eager_keys(
+    new_at: datetime, old_at: datetime | None, new: tuple[Any, ...], old: tuple[Any, ...]
+) -> None:
+    new_key, old_key = _old_key(new_at, *new), _old_key(old_at, *old)
+    assert _outcome(lambda: _later(new_at, new, old_at, old)) == _outcome(
+        lambda: old_key[0] is None or new_key > old_key)
+    assert _outcome(lambda: _earlier(new_at, new, old_at, old)) == _outcome(
+        lambda: old_key[0] is None or new_key < old_key)
+
+
+def test_a_first_receipt_or_assessment_gives_the_state_the_copy_gave() -> None:
+    first, then = received("n1", R0, "police", True), assessed("n1", A0)
+    for event, update in [
+        (first, {"received_at": first.occurred_at, "reporter": first.data.reporter, "urgent": True}),
+        (then, {"assessed_at": then.occurred_at, "outcome": then.data.outcome}),
+    ]:
+        before = NotificationState(notification_id="n1").model_copy(update=update)
+        state = apply_notification(event, None)
+        assert same(state, before)
+        assert list(state.__dict__.items()) == list(before.__dict__.items())
+        assert state.model_fields_set == before.model_fields_set

@@ -24,7 +24,14 @@ from schemas.events import (
 )
 from schemas.reporting import NotificationChanged, NotificationState
 from services.common.metrics import ServiceMetrics
-from services.common.projection import REPORTING_NAMESPACE, ProjectionEngine, _Entity, split_batch
+from services.common.projection import (
+    REPORTING_NAMESPACE,
+    ProjectionEngine,
+    _Entity,
+    compact_json,
+    reporting_event_id,
+    split_batch,
+)
 from services.common.settings import Settings
 from services.followup import projections as followup
 from services.followup.domain import apply_milestone, status_at
@@ -313,3 +320,46 @@ def test_split_batch_keeps_the_first_of_each_id(picks: list[int]) -> None:
     valid, rejected = split_batch(records, make_settings("intake"))  # type: ignore[arg-type]
     assert rejected == []
     assert [str(e.event_id) for e in valid] == [pool[i]["event_id"] for i in dict.fromkeys(picks)]
+
+
+# --- reporting record helpers --------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_reporting_event_id_is_uuid5_in_the_reporting_namespace(name: str) -> None:
+    assert reporting_event_id(name) == str(uuid.uuid5(REPORTING_NAMESPACE, name))
+
+
+TEXT = st.text() | st.text(st.characters(max_codepoint=127))  # ASCII-only often, where the bytes must match
+JSON_READY = st.recursive(
+    st.none() | st.booleans() | st.integers() | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(JSON_READY)
+def test_compact_json_is_byte_identical_to_json_dumps(value: Any) -> None:
+    assert compact_json(value) == json.dumps(value, separators=(",", ":")).encode()
+
+
+def test_compact_json_escapes_like_json_dumps() -> None:
+    for text in ["Mål 0", "\x00\x1f\x7f\"\\/\n\t\u2028", "\ud800", "😀", *map(chr, range(128))]:
+        value = {"title": text, "n": [1, None, True]}
+        assert compact_json(value) == json.dumps(value, separators=(",", ":")).encode()
+
+
+def test_reporting_records_of_a_batch_share_the_given_instant_and_watermark_spelling() -> None:
+    eng = engine("intake", intake.KINDS)
+    entity = notification_entity([OLD])
+    eng._reduce(entity)
+    watermark = datetime(2022, 3, 1, 11, 0, tzinfo=UTC)
+    now = "2024-05-01T12:00:00.123456+00:00"
+    record = eng._reporting_record(entity, watermark, now)
+    event = decode(topics.REPORTING, record.value)
+    assert isinstance(event, NotificationChanged)
+    assert event.occurred_at == datetime.fromisoformat(now)
+    # the watermark spelled once per batch gives the very same record
+    assert eng._reporting_record(entity, watermark.isoformat(), now) == record
