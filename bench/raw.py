@@ -41,6 +41,7 @@ from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from schemas import topics
+from services.common.collector import settle_garbage_collector
 
 INPUTS = {
     "intake": [topics.APPLICATIONS, topics.NOTIFICATIONS],
@@ -103,6 +104,7 @@ class RawConsumer:
     async def run(self) -> None:
         await self.producer.start()
         await self.consumer.start()
+        settle_garbage_collector()  # the services' collector settings: only the work differs
         try:
             while not self.stopping.is_set():
                 batch = await self.consumer.getmany(timeout_ms=50, max_records=MAX_RECORDS)

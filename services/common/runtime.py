@@ -27,6 +27,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.collector import settle_garbage_collector
 from services.common.kafka import ensure_topics
 from services.common.logs import configure_logging
 from services.common.metrics import ServiceMetrics
@@ -214,6 +215,7 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
             await _until_it_works(step, runtime)
         await _until_it_works(runtime.start_producer, runtime)
         await runtime.broker.start()
+        settle_garbage_collector()
         runtime.metrics.ready.labels(settings.service).set(1)
         log.info("service started", extra={"group": settings.group_id, "topics": runtime.input_topics})
         try:
