@@ -1,14 +1,12 @@
 """The notes of a results document: how it was measured, and why a missed target was missed.
 
-The analyses below come from profiling the services (py-spy and cProfile, see bench/README.md)
-at the commit named in ANALYSED_AT; the figures quoted in the notes are the run's own.
+The explanations come from profiling the services (cProfile, `BENCH_ONLY=profile`) and
+tracing their batches; every figure quoted in a note is the run's own.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-ANALYSED_AT = "440a376"
 
 METHOD = [
     "Every measurement ran on its own fresh embedded servers (Tansu, nx-27017 in memory) on free "
@@ -25,57 +23,48 @@ METHOD = [
 ]
 
 OWNING = (
-    "Why {names} miss (profiled at {at}): the owning services run decode → write → publish → commit "
-    "strictly in sequence, so their own CPU adds directly to the store's time (nx-27017's own CPU per "
-    "event in these runs: {store}, on the same 2 cores). Of the handler's time about a third is "
-    "the reducers (`ProjectionEngine._reduce`: a pydantic `model_copy(update=...)` per event, `_key` "
-    "tuples, `model_dump(mode='json')` per touched entity), a fifth decoding (`TypeAdapter.validate_json`"
-    " in strict mode plus the CPR byte scan), a sixth building reporting records (`uuid5`, "
-    "`datetime.now().isoformat()` and `json.dumps` per entity), a tenth building `UpdateOne`s (PyMongo "
-    "validates every operation) and the rest publishing, metrics and FastStream's batch parser (it builds a "
-    "headers dict per record that our decoder then ignores). Smaller hot spots: intake's `_key` calls "
-    "`isoformat()` for both sides of every comparison and `str(event_id)` is recomputed several times "
-    "per event (UUID.__str__). "
-    "The raw consumer only does json.loads and dict updates. What would close it: (1) reduce each "
-    "entity's events on plain data and build/dump the pydantic state once per entity (`model_construct`, "
-    "no `model_copy` per event, tie-break strings only on ties); (2) one timestamp per batch for the "
-    "reporting records, event ids as strings once; (3) pipeline the runtime: "
-    "decode and reduce batch n+1 while batch n's writes and sends are in flight, committing in order — "
-    "this hides the service's CPU behind the store's round trips and is what closes the throughput gap; "
-    "(4) a FastStream parser that does not build per-record header dicts (or aiokafka directly)."
+    "Why {names} miss: the store sets the pace on this machine. nx-27017 is one Python process on "
+    "SQLite; per event it spent {store} of its own CPU (service / raw), as much as the consumers "
+    "themselves, on the same 2 cores. An owning service applies a batch as the raw consumer does — "
+    "decode, find, reduce, one bulk write, publish, commit, in sequence — so its extra CPU per event "
+    "adds to the batch's wall time. That extra is what the raw consumer leaves out: strict pydantic "
+    "decoding of every event (about one more json.loads), the CPR guard, a pydantic state per entity "
+    "(validated when built, dumped for the store and the reporting record), metrics, logs and "
+    "FastStream's batch parser. Already done: reducers compare instants before spelling tie-breaks, "
+    "a state is built once per entity, reporting records share one timestamp and encoder per batch, "
+    "the CPR regex only runs on CPR-shaped digit runs, and the garbage collector is settled after "
+    "start-up (it had taken a tenth of the CPU; the raw consumer gets the same setting). What would "
+    "close the rest: overlap a batch's decoding and reducing with the previous batch's store writes. "
+    "That needs offsets committed outside FastStream's batch acknowledgement (explicit offsets, "
+    "committed in order once the writes have landed), which we have not done."
 )
 
 REPORTING = (
-    "Why (profiled at {at}): per batch the reporting service recomputes every dirty period from "
-    "scratch. `Replica.inputs` loads all states of the period (one find per kind and municipality: about "
-    "ten round trips per touched municipality before any computing), then `received_in` filters the "
-    "notifications with `Period.contains` and `visible`, which rebuild the period's zone-aware bounds "
-    "(`Period.start`/`end`: a ZoneInfo datetime and `astimezone`) for every notification — "
-    "`received_in`, `Period.contains` and `utc` were about 40 % of its samples, `periods_of` in "
-    "`_replicate` another 6 %. Its cost per batch is O(notifications of the touched periods), not "
-    "O(batch). What would close it: (1) compute each period's UTC bounds once (a cached property or "
-    "`lru_cache` on `Period`) and compare precomputed UTC instants (−30–40 % CPU); (2) keep running "
-    "figures per (municipality, period) updated from the old and new version of each changed state — "
-    "the upsert already knows both — so a batch costs O(changed entities); (3) read the inputs of all "
-    "touched municipalities with one query per kind (`municipality_code: {{$in: [...]}}`)."
+    "Why reporting misses: besides the raw consumer's replication it decodes each reporting event "
+    "strictly with its nested state, keeps a compact row and period per state in memory, notes new "
+    "periods, and per batch recomputes the touched periods' summaries (from memory: a few "
+    "milliseconds per period, {refresh}) and publishes the changed ones. Decoding runs while the "
+    "previous chunk of 500 is being written, so throughput is bounded by the store, which spent "
+    "{store} of CPU per event (service / raw): the replica documents carry their period, indexed "
+    "with the municipality, and the watermark, periods and summaries are written too. The CPU ratio "
+    "counts that work, which the raw consumer does not do; closing it would mean not validating an "
+    "internal topic."
 )
 
 LATENCY = (
     "Why the latency misses: at {rate}/s the first hop (publish → intake's reporting event) took p50 "
     "{hop50} s / p99 {hop99} s; the rest is the reporting service (CPU share, cores, during the rate: "
-    "{cpu}). Reporting mostly waits on the store: for every batch it re-reads every state of each touched "
-    "municipality's dirty periods (`Replica.inputs`: one find per kind and municipality, about ten "
-    "round trips per municipality, and nx-27017 returns only ~20,000 documents/s) and recomputes the "
-    "period from scratch, so a batch costs ~0.2 s even for a handful of records and grows with every "
-    "notification of the current period — summaries trail by one or two such batches. Those reads also "
-    "occupy the single nx-27017 process, so intake's own finds and writes queue behind them and its hop "
-    "slows down too (more so on a loaded machine: see the load averages). The broker's fetch wait: "
-    "what-if with `fetch_max_wait_ms={tuned}` in every subscriber gave p50 {w50} s, p99 {w99} s at "
-    "{rate}/s ({verdict}; this what-if has varied between runs from better to worse, since shorter "
-    "waits cost more fetches on the same cores). What would close it: incremental per-(municipality, period) "
-    "figures updated from the old and new version of each changed state (a batch then reads and writes "
-    "O(changed entities), not O(period)), reading all touched municipalities with one query per kind, "
-    "and cached period bounds."
+    "{cpu}). With aiokafka's default fetch wait of {whatif_ms} ms in every service: p50 {w50} s, p99 "
+    "{w99} s."
+)
+
+LATENCY_MET = (
+    "Latency at {rate}/s: p99 {p99} s; of it, publish → intake's reporting event p50 {hop50} s / p99 "
+    "{hop99} s, the rest reporting and the watcher's own fetch. Each consumer hop waits for the broker's "
+    "fetch: the services ask for at most 100 ms (TASKFORCE_FETCH_MAX_WAIT_MS); with aiokafka's default "
+    "of {whatif_ms} ms in every service the same rate gave p50 {w50} s, p99 {w99} s. Reporting "
+    "recomputes a touched period from memory, so a batch costs its records plus a few milliseconds "
+    "per period, whatever the period's size."
 )
 
 MEMORY = (
@@ -87,6 +76,34 @@ MEMORY = (
 
 def _fmt(value: Any) -> str:
     return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _store_cpu(figures: dict[str, Any]) -> str:
+    """nx-27017's CPU per event during the service's and the raw consumer's best runs."""
+    runs = figures.get("runs", {})
+    spelled = []
+    for side in ("service", "raw"):
+        store = ((runs.get(side) or [{}])[0].get("server_cpu_s_per_event") or {}).get("mongodb")
+        spelled.append("–" if store is None else f"{store * 1e6:.0f} µs")
+    return " / ".join(spelled)
+
+
+def _profile_head(name: str, figures: dict[str, Any], profile: dict[str, Any]) -> str:
+    head = (f"{name} misses a target: {_fmt(figures.get('throughput_ratio'))}× raw throughput, "
+            f"{_fmt(figures.get('cpu_per_event_ratio'))}× raw CPU per event.")
+    if "by_package" in profile:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in list(profile["by_package"].items())[:6])
+        top = "; ".join(f"{r['function']} {r['share']:.0%}" for r in profile["top_own_time"][:4])
+        head += f" This run's profile (own time when busy): {shares}. Top functions: {top}."
+    return head
+
+
+def _refresh_share(profile: dict[str, Any]) -> str:
+    rows = profile.get("top_cumulative") or []
+    for row in rows:
+        if "_refresh" in row.get("function", ""):
+            return f"{row['share']:.0%} of the batch handler's time under the profiler"
+    return "see the profile"
 
 
 def notes(results: dict[str, Any]) -> list[str]:
@@ -103,39 +120,18 @@ def notes(results: dict[str, Any]) -> list[str]:
     for name, figures in (results.get("services") or {}).items():
         if name not in failed:
             continue
-        head = (f"{name} misses a target: {_fmt(figures.get('throughput_ratio'))}× raw throughput, "
-                f"{_fmt(figures.get('cpu_per_event_ratio'))}× raw CPU per event.")
         profile = profiles.get(name, {})
-        if "by_package" in profile:
-            shares = ", ".join(f"{k} {v:.0%}" for k, v in list(profile["by_package"].items())[:6])
-            top = "; ".join(f"{r['function']} {r['share']:.0%}" for r in profile["top_own_time"][:4])
-            head += f" This run's profile (own time when busy): {shares}. Top functions: {top}."
+        head = _profile_head(name, figures, profile)
         if name == "reporting":
-            out.append(f"{head} {REPORTING.format(at=ANALYSED_AT)}")
+            why = REPORTING.format(store=_store_cpu(figures), refresh=_refresh_share(profile))
+            out.append(f"{head} {why}")
             continue
         out.append(head)
         owning_missed.append(name)
-        runs = figures.get("runs", {}).get("service", [{}])
-        store = (runs[0].get("server_cpu_s_per_event") or {}).get("mongodb")
-        if store:
-            stores.append(f"{name} {store * 1e6:.0f} µs")
+        stores.append(f"{name} {_store_cpu(figures)}")
     if owning_missed:
-        out.append(OWNING.format(names=", ".join(owning_missed), at=ANALYSED_AT,
-                                 store=", ".join(stores) or "–"))
-    latency = results.get("latency_s", {})
-    rate = max(latency, key=int) if latency else None
-    if rate and any(name.startswith("p99 latency") for name in missed):
-        hop = latency[rate].get("to_reporting_event", {})
-        whatif = (results.get("latency_whatif") or {})
-        tuned = whatif.get("latency_s", {}).get(rate, {})
-        base_p99, tuned_p99 = latency[rate].get("p99"), tuned.get("p99")
-        verdict = ("not measured" if base_p99 is None or tuned_p99 is None
-                   else f"better than the default's p99 {base_p99:g} s" if tuned_p99 < base_p99
-                   else f"no better than the default's p99 {base_p99:g} s")
-        cpu = ", ".join(f"{k} {v:g}" for k, v in (latency[rate].get("cpu_share") or {}).items())
-        out.append(LATENCY.format(rate=rate, hop50=_fmt(hop.get("p50")), hop99=_fmt(hop.get("p99")),
-                                  cpu=cpu or "–", tuned=whatif.get("fetch_max_wait_ms", "–"),
-                                  w50=_fmt(tuned.get("p50")), w99=_fmt(tuned.get("p99")), verdict=verdict))
+        out.append(OWNING.format(names=", ".join(owning_missed), store="; ".join(stores)))
+    out += _latency_notes(results, missed)
     memory = results.get("memory")
     if memory and any(name.startswith("RSS flat") for name in missed):
         out.append(MEMORY.format(first=memory["rss_mb_at_first_sample"], last=memory["rss_mb_at_end"]))
@@ -148,3 +144,20 @@ def notes(results: dict[str, Any]) -> list[str]:
                    "find + write, entity find + write), a produce waiting for the broker's ack "
                    "(linger 5 ms) and an offset commit.")
     return out
+
+
+def _latency_notes(results: dict[str, Any], missed: list[str]) -> list[str]:
+    latency = results.get("latency_s", {})
+    if not latency:
+        return []
+    rate = max(latency, key=int)
+    hop = latency[rate].get("to_reporting_event", {})
+    whatif = results.get("latency_whatif") or {}
+    other = whatif.get("latency_s", {}).get(rate, {})
+    spelled = {"rate": rate, "hop50": _fmt(hop.get("p50")), "hop99": _fmt(hop.get("p99")),
+               "whatif_ms": whatif.get("fetch_max_wait_ms", "–"),
+               "w50": _fmt(other.get("p50")), "w99": _fmt(other.get("p99"))}
+    if any(name.startswith("p99 latency") for name in missed):
+        cpu = ", ".join(f"{k} {v:g}" for k, v in (latency[rate].get("cpu_share") or {}).items())
+        return [LATENCY.format(cpu=cpu or "–", **spelled)]
+    return [LATENCY_MET.format(p99=_fmt(latency[rate].get("p99")), **spelled)]

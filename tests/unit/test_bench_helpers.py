@@ -105,10 +105,11 @@ def test_markdown_and_notes_of_a_results_document() -> None:
                                 "throughput_ratio": 0.5, "cpu_s_per_event": 0.0002,
                                 "raw_cpu_s_per_event": 0.0001, "cpu_per_event_ratio": 2.0,
                                 "peak_rss_mb": 90.0,
-                                "runs": {"service": [{"server_cpu_s_per_event": {"mongodb": 0.00014}}]}}},
+                                "runs": {"service": [{"server_cpu_s_per_event": {"mongodb": 0.00014}}],
+                                         "raw": [{"server_cpu_s_per_event": {"mongodb": 0.00012}}]}}},
         "latency_s": {"500": {"p50": 0.5, "p95": 0.9, "p99": 1.5, "max": 1.6, "missing": 0,
                               "to_reporting_event": {"p50": 0.1, "p99": 0.3}}},
-        "latency_whatif": {"fetch_max_wait_ms": 50, "latency_s": {"500": {"p50": 0.3, "p99": 0.8}}},
+        "latency_whatif": {"fetch_max_wait_ms": 500, "latency_s": {"500": {"p50": 0.9, "p99": 2.8}}},
         "rss_growth_ratio": 1.0,
         "targets": [{"name": "intake: throughput ≥ 0.9 × raw", "value": 0.5, "limit": ">= 0.9",
                      "pass": False},
@@ -116,9 +117,11 @@ def test_markdown_and_notes_of_a_results_document() -> None:
     }
     text = notes(results)
     assert any(n.startswith("intake misses a target: 0.5× raw throughput") for n in text)
-    assert any(n.startswith("Why intake miss") and "intake 140 µs" in n for n in text)
-    assert any("what-if with `fetch_max_wait_ms=50`" in n and "p99 0.8 s" in n
-               and "better than the default's p99 1.5 s" in n for n in text)
+    assert any(n.startswith("Why intake miss") and "intake 140 µs / 120 µs" in n for n in text)
+    assert any(n.startswith("Why the latency misses: at 500/s") and "p99 0.3 s" in n
+               and "default fetch wait of 500 ms" in n and "p99 2.8 s" in n for n in text)
+    met = dict(results, targets=results["targets"][:1])
+    assert any(n.startswith("Latency at 500/s: p99 1.5 s") for n in notes(met))
     results["notes"] = text
     page = markdown(results)
     assert "| intake | 20,000 | 1,000 | 2,000 | 0.50 | 200 | 100 | 2.00 | 90 |" in page
