@@ -1,10 +1,11 @@
 """Reporting's batch handler: replicate states, then republish the summaries that changed.
 
-Per batch: upsert the newest version of every entity state (older versions are ignored),
-raise each municipality's watermark, note the periods that now have events, then
-recompute only the periods that can have changed and let the pure lifecycle decide what to
-publish. Summaries are saved as `pending` before they are sent and marked sent afterwards,
-so a crash in between republishes them on restart instead of losing them.
+Per batch: note the periods that now have events, upsert the newest version of every
+entity state (older versions are ignored), raise each municipality's watermark, then
+recompute only the periods that can have changed (from the replica's memory, see
+`Replica`) and let the pure lifecycle decide what to publish. Summaries are saved as
+`pending` before they are sent and marked sent afterwards, so a crash in between
+republishes them on restart instead of losing them.
 """
 
 from __future__ import annotations
