@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
-import inspect
 import re
 import time
 from collections.abc import Callable
@@ -38,11 +37,6 @@ BATCH = 2_000
 STAGES = ("decode", "group", "reduce_new", "load", "reduce_stored", "upsert", "reporting")
 WATERMARK = datetime(2024, 1, 1, tzinfo=UTC)
 OCCURRED_AT = re.compile(rb'"occurred_at":"[^"]*"')
-#: Whether `_reporting_record` takes the batch's publication instant and the watermark spelled
-#: once per batch, as `apply_batch` passes them (so that older code still runs).
-_REPORTING_PARAMETERS = inspect.signature(ProjectionEngine._reporting_record).parameters
-BATCH_NOW = "now" in _REPORTING_PARAMETERS
-SPELLED_WATERMARK = "str" in str(_REPORTING_PARAMETERS["watermark"].annotation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +87,8 @@ def run_once(engine: ProjectionEngine, records: list[FakeRecord],
         t5 = clock()
         ops = [engine._upsert(e) for e in stored]
         t6 = clock()
-        now = (datetime.now(UTC).isoformat(),) if BATCH_NOW else ()  # one instant per batch
-        watermark = WATERMARK.isoformat() if SPELLED_WATERMARK else WATERMARK
-        out = [engine._reporting_record(e, watermark, *now) for e in stored]
+        now = datetime.now(UTC).isoformat()  # one instant per batch, as apply_batch does
+        out = [engine._reporting_record(e, WATERMARK.isoformat(), now) for e in stored]
         t7 = clock()
         assert not rejected
         for stage, took in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6),

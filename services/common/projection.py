@@ -276,13 +276,11 @@ class ProjectionEngine:
         guard = {"_id": entity.doc_id, "version": entity.read_version}
         return UpdateOne(guard, {"$set": document}, upsert=True)
 
-    def _reporting_record(self, entity: _Entity, watermark: datetime | str, now: str | None = None
-                          ) -> OutRecord:
+    def _reporting_record(self, entity: _Entity, watermark: str, now: str) -> OutRecord:
         """The entity's current state as a reporting event (event-carried state transfer).
 
-        `watermark` is the municipality's watermark, or its `isoformat()` (spelled once per
-        batch); `now` is the event's `occurred_at` (ISO 8601), one per batch, the current
-        time if not given.
+        `watermark` (the municipality's, after the batch) and `now` (the event's
+        `occurred_at`) are ISO 8601 strings, spelled once per batch.
         """
         assert entity.state is not None
         kind = entity.kind
@@ -290,14 +288,14 @@ class ProjectionEngine:
             "event_id": reporting_event_id(f"{kind.name}/{entity.doc_id}/{entity.version}"),
             "event_type": kind.reporting_type,
             "schema_version": REPORTING_SCHEMA_VERSION,
-            "occurred_at": now if now is not None else datetime.now(UTC).isoformat(),
+            "occurred_at": now,
             "municipality_code": entity.municipality_code,
             "source": self.source,
             "correlation_id": entity.correlation_id,
             "data": {
                 "entity_id": entity.entity_id,
                 "version": entity.version,
-                "watermark": watermark if isinstance(watermark, str) else watermark.isoformat(),
+                "watermark": watermark,
                 "state": entity.dumped if entity.dumped is not None else entity.state.model_dump(mode="json"),
             },
         }

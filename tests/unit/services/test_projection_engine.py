@@ -235,7 +235,8 @@ def test_reporting_record_carries_the_new_state() -> None:
     entity = notification_entity([OLD, NEW_B])
     eng._reduce(entity)
     watermark = datetime(2022, 3, 1, 11, 0, tzinfo=UTC)
-    record = eng._reporting_record(entity, watermark)
+    now = datetime.now(UTC).isoformat()
+    record = eng._reporting_record(entity, watermark.isoformat(), now)
     assert (record.topic, record.key) == (PREFIX + topics.REPORTING, b"480")
     event = decode(topics.REPORTING, record.value)
     assert isinstance(event, NotificationChanged)
@@ -244,7 +245,8 @@ def test_reporting_record_carries_the_new_state() -> None:
     assert (event.data.entity_id, event.data.version, event.data.watermark) == ("n1", 2, watermark)
     assert event.data.state == entity.state
     # the same entity version always gives the same reporting event id
-    assert decode(topics.REPORTING, eng._reporting_record(entity, watermark).value).event_id == event.event_id
+    again = eng._reporting_record(entity, watermark.isoformat(), datetime.now(UTC).isoformat())
+    assert decode(topics.REPORTING, again.value).event_id == event.event_id
 
 
 # --- split_batch ---------------------------------------------------------------------------
@@ -351,15 +353,16 @@ def test_compact_json_escapes_like_json_dumps() -> None:
         assert compact_json(value) == json.dumps(value, separators=(",", ":")).encode()
 
 
-def test_reporting_records_of_a_batch_share_the_given_instant_and_watermark_spelling() -> None:
+def test_reporting_records_of_a_batch_carry_the_given_instant_and_watermark() -> None:
     eng = engine("intake", intake.KINDS)
     entity = notification_entity([OLD])
     eng._reduce(entity)
     watermark = datetime(2022, 3, 1, 11, 0, tzinfo=UTC)
     now = "2024-05-01T12:00:00.123456+00:00"
-    record = eng._reporting_record(entity, watermark, now)
+    record = eng._reporting_record(entity, watermark.isoformat(), now)
     event = decode(topics.REPORTING, record.value)
     assert isinstance(event, NotificationChanged)
     assert event.occurred_at == datetime.fromisoformat(now)
-    # the watermark spelled once per batch gives the very same record
+    assert event.data.watermark == watermark
+    # the same batch instant and watermark give the very same record
     assert eng._reporting_record(entity, watermark.isoformat(), now) == record
