@@ -8,27 +8,11 @@ from datetime import datetime, timedelta
 
 from schemas.reporting import NotificationState
 from schemas.summary import NotificationFigures
-from services.reporting.domain.periods import Period, bounds_micros, micros, utc, visible, visible_before
+from services.reporting.domain.periods import Period, bounds_micros, micros, visible_before
 from services.reporting.domain.rows import NotificationRow
 
 ASSESSMENT_LIMIT = timedelta(hours=24)
 LIMIT_MICROS = ASSESSMENT_LIMIT // timedelta(microseconds=1)
-
-
-def received_in(
-    notifications: Iterable[NotificationState], period: Period, as_of: datetime,
-) -> list[NotificationState]:
-    """Notifications whose receipt lies in the period and is visible as of `as_of`."""
-    return [n for n in notifications
-            if n.received_at is not None and period.contains(n.received_at)
-            and visible(n.received_at, as_of, period)]
-
-
-def time_to_assessment(notification: NotificationState) -> timedelta | None:
-    """Real elapsed time from receipt to assessment (UTC, so DST changes don't count)."""
-    if notification.received_at is None or notification.assessed_at is None:
-        return None
-    return utc(notification.assessed_at) - utc(notification.received_at)
 
 
 def notification_figures(

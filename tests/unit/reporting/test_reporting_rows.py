@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from schemas.reporting import NotificationState
 from schemas.summary import NotificationFigures
-from services.reporting.domain.notifications import figures_of_rows, received_in, time_to_assessment
+from services.reporting.domain.notifications import figures_of_rows
 from services.reporting.domain.periods import (
     LOCAL_TZ,
     Period,
@@ -74,9 +74,12 @@ def test_visible_before_matches_visible_inside_the_period(instant: datetime, wat
 
 
 def _reference(states: list[NotificationState], period: Period, limit: datetime) -> NotificationFigures:
-    """The figures straight from the datetime definitions (no rows)."""
-    received = received_in(states, period, limit)
-    durations = [d for n in received if (d := time_to_assessment(n)) is not None]
+    """The figures straight from the datetime definitions (no rows): receipts in the period and
+    visible as of `limit`; real elapsed time from receipt to assessment."""
+    received = [n for n in states if n.received_at is not None and period.contains(n.received_at)
+                and visible(n.received_at, limit, period)]
+    durations = [utc(n.assessed_at) - utc(n.received_at)  # type: ignore[arg-type]
+                 for n in received if n.assessed_at is not None]
     within = sum(1 for d in durations if d <= timedelta(hours=24))
     hours = [d.total_seconds() / 3600 for d in durations]
     return NotificationFigures(
