@@ -43,7 +43,7 @@ REPORTING = (
     "Why reporting misses: besides the raw consumer's replication it decodes each reporting event "
     "strictly with its nested state, keeps a compact row and period per state in memory, notes new "
     "periods, and per batch recomputes the touched periods' summaries (from memory: a few "
-    "milliseconds per period, {refresh}) and publishes the changed ones. Decoding runs while the "
+    "milliseconds per period) and publishes the changed ones. Decoding runs while the "
     "previous chunk of 500 is being written, so throughput is bounded by the store, which spent "
     "{store} of CPU per event (service / raw): the replica documents carry their period, indexed "
     "with the municipality, and the watermark, periods and summaries are written too. The CPU ratio "
@@ -98,14 +98,6 @@ def _profile_head(name: str, figures: dict[str, Any], profile: dict[str, Any]) -
     return head
 
 
-def _refresh_share(profile: dict[str, Any]) -> str:
-    rows = profile.get("top_cumulative") or []
-    for row in rows:
-        if "_refresh" in row.get("function", ""):
-            return f"{row['share']:.0%} of the batch handler's time under the profiler"
-    return "see the profile"
-
-
 def notes(results: dict[str, Any]) -> list[str]:
     out = list(METHOD)
     machine = results.get("machine", {})
@@ -123,8 +115,7 @@ def notes(results: dict[str, Any]) -> list[str]:
         profile = profiles.get(name, {})
         head = _profile_head(name, figures, profile)
         if name == "reporting":
-            why = REPORTING.format(store=_store_cpu(figures), refresh=_refresh_share(profile))
-            out.append(f"{head} {why}")
+            out.append(f"{head} {REPORTING.format(store=_store_cpu(figures))}")
             continue
         out.append(head)
         owning_missed.append(name)
