@@ -4,7 +4,7 @@
 
 The same runtime, engine, reducers, HTTP app and settings as `python -m services.intake`;
 the only difference is the subscriber: a plain (non-batch) `broker.subscriber(...)` that
-hands every message on its own to `Runtime.process` → `ProjectionEngine.apply_batch([record])`.
+hands every message on its own to `Runtime.process` (the engine's prepare, then apply).
 Its offsets are committed after each message's writes (the same ack policy as the service),
 so both give the same guarantees and differ only in how many records share a round trip.
 """
@@ -17,7 +17,7 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 
 from services.common.projection import ProjectionEngine
-from services.common.runtime import build_app, build_runtime, serve
+from services.common.runtime import BatchSteps, build_app, build_runtime, serve
 from services.common.settings import load_settings
 from services.intake import api
 from services.intake.app import INPUT_TOPICS
@@ -34,7 +34,7 @@ def main() -> None:
     runtime = build_runtime(settings, INPUT_TOPICS)
     engine = ProjectionEngine(settings, runtime.db, runtime.metrics, KINDS)
     runtime.startup.append(engine.setup)
-    runtime.handler = engine.apply_batch
+    runtime.steps = BatchSteps(engine.prepare, engine.apply)
 
     async def consume(message: KafkaMessage) -> None:
         await runtime.process([message.raw_message])  # type: ignore[list-item]

@@ -89,6 +89,16 @@ class _Entity:
     duplicates: int = 0
 
 
+@dataclass
+class PreparedBatch:
+    """A decoded batch: its valid events (first of each id), grouped per entity document,
+    and the dead letters for the records it rejected."""
+
+    events: list[EnvelopeFields]
+    entities: dict[str, _Entity]
+    dead_letters: list[OutRecord]
+
+
 def split_batch(
     records: Iterable[ConsumerRecord], settings: Settings
 ) -> tuple[list[EnvelopeFields], list[tuple[ConsumerRecord, Rejection]]]:
@@ -129,16 +139,28 @@ class ProjectionEngine:
             await self.db[kind.collection].create_index([("municipality_code", 1)])
 
     async def apply_batch(self, records: list[ConsumerRecord]) -> list[OutRecord]:
-        """Write the batch's effects; return the records to publish (DLQ + reporting)."""
+        """Both steps in sequence: write the batch's effects, return the records to publish."""
+        return await self.apply(await self.prepare(records))
+
+    async def prepare(self, records: list[ConsumerRecord]) -> PreparedBatch:
+        """Decode and group a batch (CPU only): it may run while the previous batch is written.
+
+        Rejected records become dead letters here, once per delivery of the batch.
+        """
         valid, rejected = split_batch(records, self.settings)
-        out = report_rejections(rejected, self.settings, self.metrics)
+        dead_letters = report_rejections(rejected, self.settings, self.metrics)
         repeated_in_batch = len(records) - len(rejected) - len(valid)
         if repeated_in_batch:
             self.metrics.duplicates.labels(self.settings.service).inc(repeated_in_batch)
-        if not valid:
+        return PreparedBatch(valid, self._group(valid), dead_letters)
+
+    async def apply(self, batch: PreparedBatch) -> list[OutRecord]:
+        """Write a prepared batch (idempotent: it may be applied again after a failure)."""
+        out = list(batch.dead_letters)
+        if not batch.events:
             return out
-        entities = self._group(valid)
-        marks = await self._advance_watermarks(valid)
+        entities = batch.entities
+        marks = await self._advance_watermarks(batch.events)
         await self._write_entities(entities)
         self._count(entities.values())
         self.batches_written += 1

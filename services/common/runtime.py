@@ -1,10 +1,12 @@
 """The composition root every service shares: Kafka subscriber, Mongo client, HTTP app.
 
-A service supplies its input topics, a batch handler (decode, apply, persist; returns the
-records to publish) and its own HTTP routes. The runtime does the rest: batched
-consumption with offsets committed only after the handler's writes and publishes succeeded,
-retry with backoff through a broker or store outage (not-ready meanwhile), `/healthz`,
-`/readyz`, `/metrics`, JSON logs and graceful shutdown on SIGTERM.
+A service supplies its input topics, its batch steps (`prepare`: decode and group, CPU
+only; `apply`: persist, returning the records to publish) and its own HTTP routes. The
+runtime does the rest: batched consumption in a two-batch pipeline (the next batch is
+prepared while the previous one is written, see `services.common.pipeline`) with offsets
+committed only after a batch's writes and publishes succeeded, retry with backoff through a
+broker or store outage (not-ready meanwhile), `/healthz`, `/readyz`, `/metrics`, JSON logs
+and graceful shutdown on SIGTERM.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from services.common.collector import settle_garbage_collector
 from services.common.kafka import ensure_topics
 from services.common.logs import configure_logging
 from services.common.metrics import ServiceMetrics
+from services.common.pipeline import BatchPipeline
 from services.common.projection import ProjectionEngine
 from services.common.records import OutRecord, producer, publish_all
 from services.common.store import TRANSIENT_ERRORS, mongo_client, store_answers
@@ -47,6 +50,25 @@ log = logging.getLogger(__name__)
 BatchHandler = Callable[[list["ConsumerRecord"]], Awaitable[list[OutRecord]]]
 MAX_BACKOFF_S = 5.0
 SHUTDOWN_GRACE_S = 20.0
+#: How long a rebalance waits for the batches in flight to commit before letting go.
+REBALANCE_DRAIN_S = 10.0
+
+
+@dataclass(frozen=True)
+class BatchSteps:
+    """How a service applies a batch, in two steps the pipeline can overlap.
+
+    `prepare` is CPU only (no I/O, no shared state): it may run while the previous batch is
+    still being applied. `apply` writes and returns the records to publish; it may be called
+    again with the same prepared batch after a failure, so it must be idempotent.
+    """
+
+    prepare: Callable[[list[ConsumerRecord]], Awaitable[Any]]
+    apply: Callable[[Any], Awaitable[list[OutRecord]]]
+
+    async def __call__(self, records: list[ConsumerRecord]) -> list[OutRecord]:
+        """Both steps in sequence: a plain `BatchHandler` (rebuilds use this)."""
+        return await self.apply(await self.prepare(records))
 
 
 @dataclass
@@ -59,7 +81,8 @@ class Runtime:
     db: AsyncDatabase[dict[str, Any]]
     broker: KafkaBroker
     input_topics: list[str]
-    handler: BatchHandler | None = None
+    steps: BatchSteps | None = None
+    pipeline: BatchPipeline | None = None
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: Hooks around a rebuild's replay (the reporting service holds back summaries meanwhile).
     before_replay: Callable[[], None] | None = None
@@ -86,14 +109,30 @@ class Runtime:
             await self._producer.stop()
             self._producer = None
 
+    @property
+    def handler(self) -> BatchHandler | None:
+        """Both steps as one call, for a rebuild's replay."""
+        return self.steps
+
     async def process(self, records: list[ConsumerRecord]) -> None:
-        """Apply one batch; retry the whole (idempotent) batch until it succeeds."""
-        assert self.handler is not None
+        """Prepare and finish one batch, in sequence (the one-in-flight path)."""
+        assert self.steps is not None
+        await self.finish(await self.steps.prepare(records), records)
+
+    async def finish(self, prepared: Any, records: list[ConsumerRecord]) -> None:
+        """Apply a prepared batch and publish its records; retry in place until it succeeds.
+
+        The batch is not given up on any error: an outage is waited out (not-ready
+        meanwhile), and anything else (a bug, or the engine's version conflicts that would
+        not settle) is logged and retried with backoff, so no later batch is committed past
+        it. Bad input never gets here: it went to the dead-letter topic when prepared.
+        """
+        assert self.steps is not None
         started = time.perf_counter()
         delay = 0.1
         while True:
             try:
-                out = await self.handler(records)
+                out = await self.steps.apply(prepared)
                 await publish_all(self.producer, out)
                 break
             except TRANSIENT_ERRORS as exc:
@@ -101,12 +140,11 @@ class Runtime:
                 self.metrics.store_retries.labels(self.settings.service).inc()
                 log.warning("batch failed on an outage; retrying",
                             extra={"error": type(exc).__name__, "retry_in_s": delay})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF_S)
             except Exception:
-                # A bug, not bad input (that goes to the DLQ): log it; the batch is rewound.
-                log.exception("batch failed; it will be redelivered", extra={"records": len(records)})
-                raise
+                log.exception("batch failed; retrying it",
+                              extra={"records": len(records), "retry_in_s": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
         self._set_outage(False)
         elapsed = time.perf_counter() - started
         self.batches += 1
@@ -143,6 +181,7 @@ class Runtime:
             "store": await store_answers(self.mongo, self.settings.database),
             "partitions_assigned": self.assigned(),
             "no_outage": not self.outage,
+            "batches_flowing": self.pipeline is None or not self.pipeline.broken,
         }
         return all(checks.values()), checks
 
@@ -163,26 +202,35 @@ def build_runtime(settings: Settings, input_topics: list[str]) -> Runtime:
 
 
 class _OnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Calls back whenever partitions move, e.g. to drop caches of what this process owned."""
+    """Before partitions move, lets the batches in flight commit; then calls back (e.g. to
+    drop caches of what this process owned)."""
 
-    def __init__(self, callback: Callable[[], None]) -> None:
+    def __init__(self, pipeline: BatchPipeline, callback: Callable[[], None] | None) -> None:
+        self.pipeline = pipeline
         self.callback = callback
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        self.callback()
+        if not await self.pipeline.drain(REBALANCE_DRAIN_S):
+            log.warning("batches still in flight at a rebalance; their records may be redelivered")
+        if self.callback:
+            self.callback()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        self.callback()
+        if self.callback:
+            self.callback()
 
 
-def attach_consumer(runtime: Runtime, handler: BatchHandler,
+def attach_consumer(runtime: Runtime, steps: BatchSteps,
                     on_rebalance: Callable[[], None] | None = None) -> None:
-    """Subscribe the handler to the input topics: one consumer group, batches, manual acks."""
-    runtime.handler = handler
+    """Subscribe the steps to the input topics: one consumer group, batches, offsets
+    committed by the pipeline (explicitly, in order), not by FastStream."""
+    runtime.steps = steps
     settings = runtime.settings
+    runtime.pipeline = pipeline = BatchPipeline(
+        steps.prepare, runtime.finish, lambda: getattr(runtime.subscriber, "consumer", None))
 
     async def consume(message: KafkaMessage) -> None:
-        await runtime.process(list(message.raw_message))
+        await pipeline.submit(list(message.raw_message))
 
     runtime.subscriber = subscriber = runtime.broker.subscriber(
         *runtime.input_topics,
@@ -192,9 +240,9 @@ def attach_consumer(runtime: Runtime, handler: BatchHandler,
         batch_timeout_ms=settings.batch_timeout_ms,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,
         decoder=_raw_batch_decoder,
-        listener=_OnRebalance(on_rebalance) if on_rebalance else None,
+        listener=_OnRebalance(pipeline, on_rebalance),
     )
     subscriber(consume)
 
@@ -221,8 +269,11 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
         try:
             yield
         finally:
-            log.info("shutting down: finishing the current batch")
+            log.info("shutting down: finishing the batches in flight")
+            await _drain(runtime)
             await runtime.broker.stop()
+            if runtime.pipeline is not None:
+                await runtime.pipeline.abandon()  # only what outlived the grace period is left
             await runtime.stop_producer()
             await runtime.mongo.close()
             log.info("stopped")
@@ -246,6 +297,17 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def _drain(runtime: Runtime) -> None:
+    """Let the batches in flight commit; from now on a new batch is finished when handed over."""
+    pipeline = runtime.pipeline
+    if pipeline is None:
+        return
+    pipeline.closing = True
+    if not await pipeline.drain(SHUTDOWN_GRACE_S):
+        log.warning("batches still in flight after the grace period; they will be redelivered")
+        await pipeline.abandon()
 
 
 async def _until_it_works(step: Callable[[], Awaitable[None]], runtime: Runtime) -> None:
@@ -293,5 +355,5 @@ def projection_service(
     runtime = build_runtime(settings, input_topics)
     engine = ProjectionEngine(settings, runtime.db, runtime.metrics, kinds)
     runtime.startup.append(engine.setup)
-    attach_consumer(runtime, engine.apply_batch)
+    attach_consumer(runtime, BatchSteps(engine.prepare, engine.apply))
     return build_app(runtime, [router(runtime.db)]), runtime

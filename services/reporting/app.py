@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from schemas import topics
-from services.common.runtime import Runtime, attach_consumer, build_app, build_runtime
+from services.common.runtime import BatchSteps, Runtime, attach_consumer, build_app, build_runtime
 from services.common.settings import Settings, load_settings
 from services.reporting import api
 from services.reporting.auth import Forbidden, Guard, Sessions, TokenBook
@@ -27,7 +27,7 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
     replica = Replica(runtime.db)
     processor = SummaryProcessor(settings, replica, runtime, runtime.metrics)
     runtime.startup.append(processor.setup)
-    attach_consumer(runtime, processor.apply_batch, on_rebalance=replica.forget)
+    attach_consumer(runtime, BatchSteps(processor.prepare, processor.apply), on_rebalance=replica.forget)
     runtime.before_replay = processor.start_replay
     runtime.after_replay = processor.refresh_all
     secret = settings.session_secret

@@ -54,10 +54,19 @@ class Touched:
     correlation_id: str | None = None
 
 
-#: Records decoded per chunk; one chunk's writes overlap the next chunk's decoding, which
-#: yields to the event loop every `PIECE_RECORDS` so the write can go on.
+#: States written per chunk; one chunk's writes overlap the building of the next chunk's
+#: documents, which yields to the event loop every `PIECE_RECORDS` so the write can go on.
 CHUNK_RECORDS = 500
 PIECE_RECORDS = 100
+
+
+@dataclass
+class Decoded:
+    """A decoded batch: state events, summary commands, and dead letters for the rest."""
+
+    states: list[EnvelopeFields] = field(default_factory=list)
+    commands: list[SummaryRequested] = field(default_factory=list)
+    dead_letters: list[OutRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -85,56 +94,72 @@ class SummaryProcessor:
         await self.replica.setup()
 
     async def apply_batch(self, records: list[ConsumerRecord]) -> list[OutRecord]:
+        """Both steps in sequence (tests and tools use this)."""
+        return await self.apply(await self.prepare(records))
+
+    async def prepare(self, records: list[ConsumerRecord]) -> Decoded:
+        """Decode a batch (CPU only): it runs while the previous batch is being applied, and
+        yields to the event loop every `PIECE_RECORDS` so that batch's writes go on."""
+        decoded = Decoded()
+        for piece in range(0, len(records), PIECE_RECORDS):
+            valid, rejected = split_batch(records[piece:piece + PIECE_RECORDS], self.settings)
+            decoded.dead_letters += report_rejections(rejected, self.settings, self.metrics)
+            for event in valid:
+                if isinstance(event, SummaryRequested):
+                    decoded.commands.append(event)
+                elif event.event_type in KINDS:  # type: ignore[attr-defined]
+                    decoded.states.append(event)
+            await asyncio.sleep(0)
+        return decoded
+
+    async def apply(self, decoded: Decoded) -> list[OutRecord]:
         try:
-            return await self._apply(records)
+            return await self._apply(decoded)
         except BaseException:
             # A write may have landed although it raised: the in-memory view may now be
             # behind the store. Read everything again when the batch is retried.
             self.replica.forget()
             raise
 
-    async def _apply(self, records: list[ConsumerRecord]) -> list[OutRecord]:
+    async def _apply(self, decoded: Decoded) -> list[OutRecord]:
         if self.maybe_pending:
             await self._publish_pending()
         touched: dict[str, Touched] = defaultdict(Touched)
+        for command in decoded.commands:
+            entry = touched[command.municipality_code]
+            (entry.final if command.data.final else entry.republish).add(command.data.period)
         marks: dict[str, datetime] = {}
-        out = await self._replicate(records, touched, marks)
+        await self._replicate(decoded.states, touched, marks)
         moves = await self.replica.raise_watermarks(marks) if marks else {}
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
             os._exit(137)  # test-only fault hook: after the state writes, before summaries and commit
         if self.replaying:
-            return out
+            return list(decoded.dead_letters)
         summaries: list[dict[str, Any]] = []
         for code, entry in touched.items():
             summaries += await self._refresh(code, entry, moves.get(code))
         await self._publish(summaries)
-        return out
+        return list(decoded.dead_letters)
 
     async def _replicate(
-        self, records: list[ConsumerRecord], touched: dict[str, Touched], marks: dict[str, datetime],
-    ) -> list[OutRecord]:
-        """Decode the batch and upsert the newest state per entity, a chunk at a time.
+        self, states: list[EnvelopeFields], touched: dict[str, Touched], marks: dict[str, datetime],
+    ) -> None:
+        """Upsert the newest state per entity, a chunk at a time.
 
-        A chunk's writes are in flight while the next chunk is decoded, so the store and this
-        process work at the same time. Chunks are written in order, each after its periods are
-        noted; the version guard makes the outcome the same as one write of the whole batch.
-        Returns the dead letters.
+        A chunk's writes are in flight while the next chunk's documents are built, so the
+        store and this process work at the same time. Chunks are written in order, each
+        after its periods are noted; the version guard makes the outcome the same as one
+        write of the whole batch.
         """
-        out: list[OutRecord] = []
         writing: asyncio.Task[None] | None = None
         try:
-            for start in range(0, len(records), CHUNK_RECORDS):
-                states: list[EnvelopeFields] = []
-                for piece in range(start, min(start + CHUNK_RECORDS, len(records)), PIECE_RECORDS):
-                    valid, rejected = split_batch(records[piece:piece + PIECE_RECORDS], self.settings)
-                    out += report_rejections(rejected, self.settings, self.metrics)
-                    for command in (e for e in valid if isinstance(e, SummaryRequested)):
-                        entry = touched[command.municipality_code]
-                        (entry.final if command.data.final else entry.republish).add(command.data.period)
-                    states += [e for e in valid if e.event_type in KINDS]  # type: ignore[attr-defined]
+            for start in range(0, len(states), CHUNK_RECORDS):
+                newest: dict[tuple[str, str], tuple[Kind, dict[str, Any], Any]] = {}
+                for piece in range(start, min(start + CHUNK_RECORDS, len(states)), PIECE_RECORDS):
+                    self._keep_newest(states[piece:piece + PIECE_RECORDS], touched, marks, newest)
                     await asyncio.sleep(0)  # let the chunk being written take its next step
-                chunk = self._prepare(states, touched, marks)
+                chunk = self._chunk(newest, touched)
                 if writing is not None:
                     await writing  # chunks are written in order
                 await self.replica.add_periods({m: names for m, names in chunk.periods.items() if names})
@@ -144,12 +169,11 @@ class SummaryProcessor:
         finally:
             if writing is not None:
                 writing.cancel()
-        return out
 
-    def _prepare(self, events: list[EnvelopeFields], touched: dict[str, Touched],
-                 marks: dict[str, datetime]) -> Chunk:
-        """The newest state document per entity of the events, grouped by kind."""
-        newest: dict[tuple[str, str], tuple[Kind, dict[str, Any], Any]] = {}
+    def _keep_newest(self, events: list[EnvelopeFields], touched: dict[str, Touched],
+                     marks: dict[str, datetime],
+                     newest: dict[tuple[str, str], tuple[Kind, dict[str, Any], Any]]) -> None:
+        """Into `newest`: the newest state document per entity of the events."""
         for event in events:
             kind = KINDS[event.event_type]  # type: ignore[attr-defined]
             data = event.data  # type: ignore[attr-defined]
@@ -172,7 +196,11 @@ class SummaryProcessor:
                 "version": data.version, "state": data.state.model_dump(mode="json"),
                 "period": min(own_periods) if own_periods else None, "periods": sorted(own_periods),
             }, held)
-        # Grouped by kind, and each kind's states by _id: ids only are unique within a kind.
+
+    @staticmethod
+    def _chunk(newest: dict[tuple[str, str], tuple[Kind, dict[str, Any], Any]],
+               touched: dict[str, Touched]) -> Chunk:
+        """The chunk's documents grouped by kind (ids are only unique within a kind)."""
         chunk = Chunk()
         for kind, doc, held in newest.values():
             chunk.by_kind[kind].append((doc, held))
