@@ -25,7 +25,8 @@ class ServiceMetrics:
             "taskforce_batch_size", "Records per consumed batch.", ["service"], registry=r,
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
         self.batch_seconds = Histogram(
-            "taskforce_batch_seconds", "Processing time per batch, decode to commit.",
+            "taskforce_batch_seconds",
+            "Time per batch applying it and publishing its records (retries included).",
             ["service"], registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.lag = Gauge(

@@ -1,24 +1,27 @@
-"""Two batches in flight: the next one is decoded while the previous one is written.
+"""Two batches in flight, overlapping where the order of effects allows.
 
-A batch takes two steps:
+A batch takes three steps:
 
 1. `prepare(records)`: CPU only (decode, validate, group; dead letters built). It starts as
-   soon as the batch is fetched, while the previous batch is still being written.
-2. `finish(prepared, records)`: store writes and publishes, then the batch's offsets are
-   committed. Batches take this step one at a time, in the order they were fetched.
+   soon as the batch is fetched, while the previous batch is still being applied.
+2. `apply(prepared, records)`: the store writes; returns the records to publish. One batch
+   at a time, in the order fetched: a batch's reads must see the previous batch's writes.
+3. `deliver(out, records)`: publish those records, then commit the batch's offsets. Also one
+   batch at a time, in order; the next batch's `apply` runs meanwhile (its reads need only
+   this batch's writes, which have landed).
 
-The consumer's handler (`submit`) returns once the *previous* batch has finished, so at most
-two batches are in flight. Each batch commits explicit offsets (one past its own last
+The consumer's handler (`submit`) returns once the *previous* batch has committed, so at
+most two batches are in flight. Each batch commits explicit offsets (one past its own last
 record per partition), never the consumer's position: the fetcher may be a batch ahead,
-and a commit must not cover records whose writes have not landed. Since batches finish in
+and a commit must not cover records whose writes have not landed. Since batches commit in
 order, an offset committed is always one past records already written and published.
 
-`prepare` and `finish` do not give up (they retry in place, see `Runtime`), so a batch is
-never skipped and nothing needs rewinding. Should a step fail all the same, no later batch
-commits: the pipeline is marked broken (the service reports not ready) and everything
-after the last commit is redelivered when the process restarts. A commit that fails because
-the partition has moved to another member is dropped: the new owner redelivers those
-records, and applying them again has no effect (event ids are recorded with the writes).
+The steps do not give up (they retry in place, see `Runtime`), so a batch is never skipped
+and nothing needs rewinding. Should a step fail all the same, no later batch commits: the
+pipeline is marked broken (the service reports not ready) and everything after the last
+commit is redelivered when the process restarts. A commit that fails because the partition
+has moved to another member is dropped: the new owner redelivers those records, and
+applying them again has no effect (event ids are recorded with the writes).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Prepare = Callable[[list["ConsumerRecord"]], Awaitable[Any]]
-Finish = Callable[[Any, list["ConsumerRecord"]], Awaitable[None]]
+Apply = Callable[[Any, list["ConsumerRecord"]], Awaitable[Any]]
+Deliver = Callable[[Any, list["ConsumerRecord"]], Awaitable[None]]
 
 
 def next_offsets(records: list[ConsumerRecord]) -> dict[TopicPartition, int]:
@@ -75,44 +79,71 @@ async def commit_batch(consumer: AIOKafkaConsumer | None, offsets: dict[TopicPar
     return True
 
 
+class _InFlight:
+    """A submitted batch: its task, and whether its writes have landed."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None]
+        #: Set once the batch's writes have landed, or the batch has ended without them.
+        self.applied = asyncio.Event()
+        self.written = False
+
+
 class PipelineBroken(RuntimeError):
     """Raised by a batch whose predecessor failed: committing it would skip records."""
 
 
 class BatchPipeline:
-    """Runs `prepare` of a batch alongside `finish` of the one before; finishes in order."""
+    """Runs a batch's steps alongside the previous batch's later steps; commits in order."""
 
-    def __init__(self, prepare: Prepare, finish: Finish,
+    def __init__(self, prepare: Prepare, apply: Apply, deliver: Deliver,
                  consumer: Callable[[], AIOKafkaConsumer | None]) -> None:
         self.prepare = prepare
-        self.finish = finish
+        self.apply = apply
+        self.deliver = deliver
         self.consumer = consumer
         #: Set at shutdown: a batch submitted from then on is finished before `submit` returns.
         self.closing = False
         #: A batch failed for good: nothing after it may be committed.
         self.broken = False
-        self._last: asyncio.Task[None] | None = None
+        self._last: _InFlight | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def submit(self, records: list[ConsumerRecord]) -> None:
         """Start the batch; return when the batch before it has committed."""
         previous = self._last
-        self._last = current = asyncio.create_task(self._run(records, previous))
-        self._in_flight.add(current)
-        current.add_done_callback(self._done)
+        current = _InFlight()
+        current.task = asyncio.create_task(self._run(records, previous, current))
+        self._last = current
+        self._in_flight.add(current.task)
+        current.task.add_done_callback(self._done)
+        current.task.add_done_callback(lambda _task: current.applied.set())
         if previous is not None:
-            await asyncio.wait({previous})
+            await asyncio.wait({previous.task})
         if self.closing:
-            await asyncio.wait({current})
+            await asyncio.wait({current.task})
 
-    async def _run(self, records: list[ConsumerRecord], previous: asyncio.Task[None] | None) -> None:
+    async def _run(self, records: list[ConsumerRecord], previous: _InFlight | None,
+                   current: _InFlight) -> None:
         prepared = await self.prepare(records)
         if previous is not None:
-            await asyncio.wait({previous})  # batches are written, published and committed in order
-        if self.broken or (previous is not None and (previous.cancelled() or previous.exception())):
-            raise PipelineBroken("an earlier batch failed; not committing past it")
-        await self.finish(prepared, records)
+            await previous.applied.wait()  # applied in order: reads see the previous writes
+            self._check(previous, ended=False)
+        out = await self.apply(prepared, records)
+        current.written = True
+        current.applied.set()
+        if previous is not None:
+            await asyncio.wait({previous.task})  # published and committed in order
+            self._check(previous, ended=True)
+        await self.deliver(out, records)
         await commit_batch(self.consumer(), next_offsets(records))
+
+    def _check(self, previous: _InFlight, *, ended: bool) -> None:
+        """Raise when the previous batch failed: going on would commit past its records."""
+        task = previous.task
+        failed = task.done() and (task.cancelled() or task.exception() is not None)
+        if self.broken or failed or not previous.written or (ended and not task.done()):
+            raise PipelineBroken("an earlier batch failed; not committing past it")
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -128,9 +159,9 @@ class BatchPipeline:
     async def drain(self, timeout_s: float | None = None) -> bool:
         """Wait until every submitted batch has committed; False if `timeout_s` ran out."""
         last = self._last
-        if last is None or last.done():
+        if last is None or last.task.done():
             return True
-        done, _pending = await asyncio.wait({last}, timeout=timeout_s)
+        done, _pending = await asyncio.wait({last.task}, timeout=timeout_s)
         return bool(done)
 
     async def abandon(self) -> None:

@@ -18,13 +18,14 @@ event (at least once; the reporting service ignores versions it already has).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -52,10 +53,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=BaseModel)
+T = TypeVar("T")
 REPORTING_NAMESPACE = uuid.UUID("6d1f3c55-2a8e-4d8e-9a57-2f0c8a1b7e01")
 _NAMESPACE_BYTES = REPORTING_NAMESPACE.bytes
 WATERMARKS = "watermarks"
 MAX_CONFLICT_ROUNDS = 10
+#: Records decoded between two yields to the event loop in `prepare`.
+PIECE_RECORDS = 100
 
 
 @dataclass(frozen=True)
@@ -100,12 +104,16 @@ class PreparedBatch:
 
 
 def split_batch(
-    records: Iterable[ConsumerRecord], settings: Settings
+    records: Iterable[ConsumerRecord], settings: Settings, seen: set[uuid.UUID] | None = None,
 ) -> tuple[list[EnvelopeFields], list[tuple[ConsumerRecord, Rejection]]]:
-    """Decode a batch: valid events (first of each event id), and rejected records."""
+    """Decode a batch: valid events (first of each event id), and rejected records.
+
+    `seen` (the event ids of earlier parts of the same batch) is updated in place, so a
+    batch decoded in parts drops the same repeats as one decoded whole.
+    """
     valid: list[EnvelopeFields] = []
     rejected: list[tuple[ConsumerRecord, Rejection]] = []
-    seen: set[uuid.UUID] = set()
+    seen = set() if seen is None else seen
     for record in records:
         result = decode(settings.unprefixed(record.topic), record.value)
         if isinstance(result, Rejection):
@@ -143,11 +151,19 @@ class ProjectionEngine:
         return await self.apply(await self.prepare(records))
 
     async def prepare(self, records: list[ConsumerRecord]) -> PreparedBatch:
-        """Decode and group a batch (CPU only): it may run while the previous batch is written.
+        """Decode and group a batch (CPU only): it runs while the previous batch is applied,
+        a piece at a time, so that batch's store round trips are not held up.
 
         Rejected records become dead letters here, once per delivery of the batch.
         """
-        valid, rejected = split_batch(records, self.settings)
+        valid: list[EnvelopeFields] = []
+        rejected: list[tuple[ConsumerRecord, Rejection]] = []
+        seen: set[uuid.UUID] = set()
+        for start in range(0, len(records), PIECE_RECORDS):
+            part_valid, part_rejected = split_batch(records[start:start + PIECE_RECORDS], self.settings, seen)
+            valid += part_valid
+            rejected += part_rejected
+            await asyncio.sleep(0)  # let the batch being applied take its next step meanwhile
         dead_letters = report_rejections(rejected, self.settings, self.metrics)
         repeated_in_batch = len(records) - len(rejected) - len(valid)
         if repeated_in_batch:
@@ -160,8 +176,9 @@ class ProjectionEngine:
         if not batch.events:
             return out
         entities = batch.entities
-        marks = await self._advance_watermarks(batch.events)
-        await self._write_entities(entities)
+        # The watermarks and the entity documents are independent: written side by side.
+        marks, _ = await _all_or_nothing(self._advance_watermarks(batch.events),
+                                         self._write_entities(list(entities.values())))
         self._count(entities.values())
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
@@ -207,8 +224,8 @@ class ProjectionEngine:
         if duplicates:
             self.metrics.duplicates.labels(self.settings.service).inc(duplicates)
 
-    async def _write_entities(self, entities: dict[str, _Entity]) -> None:
-        pending = list(entities.values())
+    async def _write_entities(self, entities: list[_Entity]) -> None:
+        pending = entities
         for _round in range(MAX_CONFLICT_ROUNDS):
             await self._load(pending)
             changed = [e for e in pending if self._reduce(e)]
@@ -326,6 +343,17 @@ class ProjectionEngine:
             entity.municipality_code.encode(),
             compact_json(envelope),
         )
+
+
+async def _all_or_nothing(*steps: Coroutine[Any, Any, T]) -> list[T]:
+    """Run the steps concurrently; if one fails, cancel the others and raise its error as is
+    (not wrapped in an exception group), so callers can tell an outage from a bug."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(step) for step in steps]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def reporting_event_id(name: str) -> str:

@@ -54,6 +54,14 @@ SHUTDOWN_GRACE_S = 20.0
 REBALANCE_DRAIN_S = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A batch whose writes have landed: the records it has to publish, and the time taken."""
+
+    out: list[OutRecord]
+    seconds: float
+
+
 @dataclass(frozen=True)
 class BatchSteps:
     """How a service applies a batch, in two steps the pipeline can overlap.
@@ -115,12 +123,13 @@ class Runtime:
         return self.steps
 
     async def process(self, records: list[ConsumerRecord]) -> None:
-        """Prepare and finish one batch, in sequence (the one-in-flight path)."""
+        """Every step of one batch, in sequence (the one-in-flight path; no commit here)."""
         assert self.steps is not None
-        await self.finish(await self.steps.prepare(records), records)
+        prepared = await self.steps.prepare(records)
+        await self.deliver(await self.apply(prepared, records), records)
 
-    async def finish(self, prepared: Any, records: list[ConsumerRecord]) -> None:
-        """Apply a prepared batch and publish its records; retry in place until it succeeds.
+    async def apply(self, prepared: Any, records: list[ConsumerRecord]) -> Applied:
+        """Apply a prepared batch; retry in place until it succeeds. Returns what to publish.
 
         The batch is not given up on any error: an outage is waited out (not-ready
         meanwhile), and anything else (a bug, or the engine's version conflicts that would
@@ -128,31 +137,42 @@ class Runtime:
         it. Bad input never gets here: it went to the dead-letter topic when prepared.
         """
         assert self.steps is not None
+        steps = self.steps
         started = time.perf_counter()
+        out = await self._until_done(lambda: steps.apply(prepared), "applying", len(records))
+        return Applied(out, time.perf_counter() - started)
+
+    async def deliver(self, applied: Applied, records: list[ConsumerRecord]) -> None:
+        """Publish a batch's records (retried in place like `apply`), then account for it."""
+        started = time.perf_counter()
+        await self._until_done(lambda: publish_all(self.producer, applied.out), "publishing", len(records))
+        seconds = applied.seconds + time.perf_counter() - started
+        self.batches += 1
+        self.metrics.batch_size.labels(self.settings.service).observe(len(records))
+        self.metrics.batch_seconds.labels(self.settings.service).observe(seconds)
+        log.info("batch applied", extra={"records": len(records), "published": len(applied.out),
+                                         "seconds": round(seconds, 4)})
+        await self._observe_lag()
+
+    async def _until_done(self, step: Callable[[], Awaitable[Any]], doing: str, records: int) -> Any:
         delay = 0.1
         while True:
             try:
-                out = await self.steps.apply(prepared)
-                await publish_all(self.producer, out)
-                break
+                result = await step()
             except TRANSIENT_ERRORS as exc:
                 self._set_outage(True)
                 self.metrics.store_retries.labels(self.settings.service).inc()
-                log.warning("batch failed on an outage; retrying",
+                log.warning(f"{doing} a batch failed on an outage; retrying",
                             extra={"error": type(exc).__name__, "retry_in_s": delay})
             except Exception:
-                log.exception("batch failed; retrying it",
-                              extra={"records": len(records), "retry_in_s": delay})
+                log.exception(f"{doing} a batch failed; retrying it",
+                              extra={"records": records, "retry_in_s": delay})
+            else:
+                if self.outage:
+                    self._set_outage(False)
+                return result
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_S)
-        self._set_outage(False)
-        elapsed = time.perf_counter() - started
-        self.batches += 1
-        self.metrics.batch_size.labels(self.settings.service).observe(len(records))
-        self.metrics.batch_seconds.labels(self.settings.service).observe(elapsed)
-        log.info("batch applied", extra={"records": len(records), "published": len(out),
-                                         "seconds": round(elapsed, 4)})
-        await self._observe_lag()
 
     def _set_outage(self, outage: bool) -> None:
         self.outage = outage
@@ -227,7 +247,7 @@ def attach_consumer(runtime: Runtime, steps: BatchSteps,
     runtime.steps = steps
     settings = runtime.settings
     runtime.pipeline = pipeline = BatchPipeline(
-        steps.prepare, runtime.finish, lambda: getattr(runtime.subscriber, "consumer", None))
+        steps.prepare, runtime.apply, runtime.deliver, lambda: getattr(runtime.subscriber, "consumer", None))
 
     async def consume(message: KafkaMessage) -> None:
         await pipeline.submit(list(message.raw_message))

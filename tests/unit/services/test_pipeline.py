@@ -55,22 +55,31 @@ def batch(start: int, size: int, partition: int = 0) -> list[Record]:
 
 @dataclass
 class Steps:
-    """Records what happens when; `finish` takes a while, so overlaps can show."""
+    """Records what happens when; `apply` and `deliver` take a while, so overlaps show."""
 
     log: list[str] = field(default_factory=list)
-    fail_finish_of: int | None = None
+    fail_apply_of: int | None = None
 
     async def prepare(self, records: list[Record]) -> int:
         self.log.append(f"prepare {records[0].offset}")
         await asyncio.sleep(0)
         return records[0].offset
 
-    async def finish(self, first: int, records: list[Record]) -> None:
-        self.log.append(f"finish {first} start")
+    async def apply(self, first: int, records: list[Record]) -> int:
+        self.log.append(f"apply {first} start")
         await asyncio.sleep(0.01)
-        if first == self.fail_finish_of:
+        if first == self.fail_apply_of:
             raise RuntimeError("boom")
-        self.log.append(f"finish {first} end")
+        self.log.append(f"apply {first} end")
+        return first
+
+    async def deliver(self, first: int, records: list[Record]) -> None:
+        self.log.append(f"deliver {first} start")
+        await asyncio.sleep(0.01)
+        self.log.append(f"deliver {first} end")
+
+    def pipeline(self, consumer: RecordingConsumer) -> BatchPipeline:
+        return BatchPipeline(self.prepare, self.apply, self.deliver, lambda: consumer)  # type: ignore[arg-type,return-value]
 
 
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 1000)), min_size=1, max_size=30))
@@ -80,21 +89,23 @@ def test_next_offsets_is_one_past_each_partitions_last_record(pairs: list[tuple[
     assert next_offsets(records) == expected  # type: ignore[arg-type]
 
 
-async def test_the_next_batch_is_prepared_while_the_previous_one_finishes() -> None:
+async def test_steps_overlap_only_where_the_order_of_effects_allows() -> None:
     steps, consumer = Steps(), RecordingConsumer()
-    pipeline = BatchPipeline(steps.prepare, steps.finish, lambda: consumer)  # type: ignore[arg-type,return-value]
+    pipeline = steps.pipeline(consumer)
     await pipeline.submit(batch(0, 10))  # type: ignore[arg-type]
     await pipeline.submit(batch(10, 10))  # type: ignore[arg-type]
     assert await pipeline.drain(5)
     log = steps.log
-    assert log.index("prepare 10") < log.index("finish 0 end")  # overlapped
-    assert log.index("finish 0 end") < log.index("finish 10 start")  # finished in order
+    assert log.index("prepare 10") < log.index("apply 0 end")  # decoding overlaps the writes
+    assert log.index("apply 0 end") < log.index("apply 10 start")  # writes in order
+    assert log.index("apply 10 start") < log.index("deliver 0 end")  # writes overlap publishing
+    assert log.index("deliver 0 end") < log.index("deliver 10 start")  # published in order
     assert consumer.commits == [{TP: 10}, {TP: 20}]
 
 
 async def test_submit_returns_only_once_the_previous_batch_has_committed() -> None:
     steps, consumer = Steps(), RecordingConsumer()
-    pipeline = BatchPipeline(steps.prepare, steps.finish, lambda: consumer)  # type: ignore[arg-type,return-value]
+    pipeline = steps.pipeline(consumer)
     await pipeline.submit(batch(0, 5))  # type: ignore[arg-type]
     assert consumer.commits == []  # the first batch is still in flight
     await pipeline.submit(batch(5, 5))  # type: ignore[arg-type]
@@ -105,14 +116,14 @@ async def test_submit_returns_only_once_the_previous_batch_has_committed() -> No
 
 
 async def test_a_failed_batch_stops_every_later_commit() -> None:
-    steps, consumer = Steps(fail_finish_of=10), RecordingConsumer()
-    pipeline = BatchPipeline(steps.prepare, steps.finish, lambda: consumer)  # type: ignore[arg-type,return-value]
+    steps, consumer = Steps(fail_apply_of=10), RecordingConsumer()
+    pipeline = steps.pipeline(consumer)
     for start in (0, 10, 20, 30):
         await pipeline.submit(batch(start, 10))  # type: ignore[arg-type]
     await pipeline.drain(5)
     assert pipeline.broken
     assert consumer.commits == [{TP: 10}]
-    assert "finish 20 start" not in steps.log  # nothing after the failure was applied either
+    assert "apply 20 start" not in steps.log  # nothing after the failure was applied either
 
 
 async def test_a_commit_only_covers_partitions_still_owned_and_a_refused_one_is_dropped() -> None:
@@ -131,15 +142,43 @@ async def test_abandon_cancels_what_is_in_flight_and_nothing_commits_after() -> 
     async def prepare(records: list[Any]) -> None:
         return None
 
-    async def finish_forever(_prepared: Any, _records: list[Any]) -> None:
+    async def apply_forever(_prepared: Any, _records: list[Any]) -> None:
         started.set()
         await asyncio.sleep(3600)
 
+    async def deliver(_out: Any, _records: list[Any]) -> None:
+        return None
+
     consumer = RecordingConsumer()
-    pipeline = BatchPipeline(prepare, finish_forever, lambda: consumer)  # type: ignore[arg-type,return-value]
+    pipeline = BatchPipeline(prepare, apply_forever, deliver, lambda: consumer)  # type: ignore[arg-type,return-value]
     await pipeline.submit(batch(0, 3))  # type: ignore[arg-type]
     await started.wait()
     assert not await pipeline.drain(0.01)
     await pipeline.abandon()
     assert pipeline.broken
     assert consumer.commits == []
+
+
+async def test_concurrent_writes_fail_with_the_error_itself_and_stop_the_others() -> None:
+    from pymongo.errors import AutoReconnect
+
+    from services.common.projection import _all_or_nothing
+
+    stopped = asyncio.Event()
+
+    async def outage() -> None:
+        await asyncio.sleep(0)
+        raise AutoReconnect("store went away")
+
+    async def long_write() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    # Unwrapped (not an exception group), so the runtime still tells an outage from a bug.
+    with pytest.raises(AutoReconnect):
+        await _all_or_nothing(outage(), long_write())
+    assert stopped.is_set()
+    assert await _all_or_nothing(asyncio.sleep(0, "a"), asyncio.sleep(0, "b")) == ["a", "b"]
