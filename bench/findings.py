@@ -24,31 +24,36 @@ METHOD = [
 
 OWNING = (
     "Why {names} miss: the store sets the pace on this machine. nx-27017 is one Python process on "
-    "SQLite; per event it spent {store} of its own CPU (service / raw), as much as the consumers "
-    "themselves, on the same 2 cores. An owning service applies a batch as the raw consumer does — "
-    "decode, find, reduce, one bulk write, publish, commit, in sequence — so its extra CPU per event "
-    "adds to the batch's wall time. That extra is what the raw consumer leaves out: strict pydantic "
-    "decoding of every event (about one more json.loads), the CPR guard, a pydantic state per entity "
-    "(validated when built, dumped for the store and the reporting record), metrics, logs and "
-    "FastStream's batch parser. Already done: reducers compare instants before spelling tie-breaks, "
-    "a state is built once per entity, reporting records share one timestamp and encoder per batch, "
-    "the CPR regex only runs on CPR-shaped digit runs, and the garbage collector is settled after "
-    "start-up (it had taken a tenth of the CPU; the raw consumer gets the same setting). What would "
-    "close the rest: overlap a batch's decoding and reducing with the previous batch's store writes. "
-    "That needs offsets committed outside FastStream's batch acknowledgement (explicit offsets, "
-    "committed in order once the writes have landed), which we have not done."
+    "SQLite; per event it spent {store} of its own CPU (service / raw), more than the consumers "
+    "themselves, on the same 2 cores, which the hypervisor also shares (CPU stolen during the "
+    "service runs: {steal}). The services overlap what the order of effects allows: two batches "
+    "are in flight, the next batch is decoded while the previous one is applied, a batch's writes "
+    "overlap the previous batch's publishing and commit, and the watermarks and entity documents "
+    "are written side by side; offsets are committed explicitly, in order, once a batch's writes "
+    "and publishes have landed (services/common/pipeline.py). What stays on the critical path is "
+    "each batch's store work — a find of the touched documents, which must see the previous "
+    "batch's writes, the reduction, then one guarded bulk write — and the service's extra CPU per "
+    "event competes with the store for the same cores. That extra is what the raw consumer leaves "
+    "out: strict pydantic decoding of every event, the CPR guard, a pydantic state per entity "
+    "(validated when loaded or built, dumped for the store and the reporting record), metrics, "
+    "logs and FastStream's batch machinery. Tried and dropped: writing a batch in concurrent "
+    "chunks (more store requests and more CPU per event, no higher throughput), and building "
+    "states with pydantic's model_construct (slower than pydantic-core's validation). What "
+    "would close the rest: keep the documents this process wrote last in memory, so a batch "
+    "skips the find (and the state validation) for them, the version guard catching a stale entry "
+    "as a conflict; or measure on a real MongoDB, where the store's share may differ."
 )
 
 REPORTING = (
     "Why reporting misses: besides the raw consumer's replication it decodes each reporting event "
     "strictly with its nested state, keeps a compact row and period per state in memory, notes new "
     "periods, and per batch recomputes the touched periods' summaries (from memory: a few "
-    "milliseconds per period) and publishes the changed ones. Decoding runs while the "
-    "previous chunk of 500 is being written, so throughput is bounded by the store, which spent "
-    "{store} of CPU per event (service / raw): the replica documents carry their period, indexed "
-    "with the municipality, and the watermark, periods and summaries are written too. The CPU ratio "
-    "counts that work, which the raw consumer does not do; closing it would mean not validating an "
-    "internal topic."
+    "milliseconds per period) and publishes the changed ones. A batch is decoded while the "
+    "previous batch is applied, and its state documents are built while the previous chunk of 500 "
+    "is written, so throughput is bounded by the store, which spent {store} of CPU per event "
+    "(service / raw): the replica documents carry their period, indexed with the municipality, and "
+    "the watermark, periods and summaries are written too. The CPU ratio counts that work, which "
+    "the raw consumer does not do; closing it would mean not validating an internal topic."
 )
 
 LATENCY = (
@@ -88,6 +93,12 @@ def _store_cpu(figures: dict[str, Any]) -> str:
     return " / ".join(spelled)
 
 
+def _steal(figures: dict[str, Any]) -> str:
+    shares = [run.get("steal_share") for run in figures.get("runs", {}).get("service", [])]
+    known = [share for share in shares if share is not None]
+    return ", ".join(f"{share:.0%}" for share in known) if known else "not measured"
+
+
 def _profile_head(name: str, figures: dict[str, Any], profile: dict[str, Any]) -> str:
     head = (f"{name} misses a target: {_fmt(figures.get('throughput_ratio'))}× raw throughput, "
             f"{_fmt(figures.get('cpu_per_event_ratio'))}× raw CPU per event.")
@@ -102,13 +113,15 @@ def notes(results: dict[str, Any]) -> list[str]:
     out = list(METHOD)
     machine = results.get("machine", {})
     out.append(f"Shared machine: load average {machine.get('load_average_at_start')} at the start; "
-               "other processes' load only slows a run down, so BENCH_REPEAT=n keeps the best of n "
-               "(each run's load is in services.<name>.runs).")
+               "other processes' load, and CPU time the hypervisor gives to other machines (steal), "
+               "only slow a run down, so BENCH_REPEAT=n keeps the best of n (each run's load and "
+               "steal share are in services.<name>.runs).")
     missed = [t["name"] for t in results.get("targets", []) if t["pass"] is False]
     failed = {name.split(":")[0] for name in missed}
     profiles = results.get("profiles") or {}
     owning_missed: list[str] = []
     stores: list[str] = []
+    steals: list[str] = []
     for name, figures in (results.get("services") or {}).items():
         if name not in failed:
             continue
@@ -120,8 +133,10 @@ def notes(results: dict[str, Any]) -> list[str]:
         out.append(head)
         owning_missed.append(name)
         stores.append(f"{name} {_store_cpu(figures)}")
+        steals.append(f"{name} {_steal(figures)}")
     if owning_missed:
-        out.append(OWNING.format(names=", ".join(owning_missed), store="; ".join(stores)))
+        out.append(OWNING.format(names=", ".join(owning_missed), store="; ".join(stores),
+                                 steal="; ".join(steals)))
     out += _latency_notes(results, missed)
     memory = results.get("memory")
     if memory and any(name.startswith("RSS flat") for name in missed):

@@ -32,7 +32,7 @@ from bench.harness import (
     start_process,
     wait_ready,
 )
-from bench.proc import cpu_seconds, load_average, peak_rss_mb, rss_mb
+from bench.proc import cpu_seconds, load_average, machine_cpu_ticks, peak_rss_mb, rss_mb, steal_share
 from bench.profiling import summarise
 from bench.stats import latency_summary, ratio
 from schemas import topics
@@ -56,6 +56,12 @@ class Measured:
     consumption: Consumption
     load_before: list[float]
     load_after: list[float]
+    #: Share of the machine's CPU time stolen by the hypervisor while the consumer ran.
+    steal_share: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.consumption.as_dict(), load_before=self.load_before, load_after=self.load_after,
+                    steal_share=self.steal_share)
 
 
 async def measure_one(label: str, service: str, records: list[workload.Record], raw: bool,
@@ -71,14 +77,14 @@ async def measure_one(label: str, service: str, records: list[workload.Record], 
         if args is None:
             args = ["-m", "bench.raw", service] if raw else ["-m", f"services.{service}"]
         group = f"{PREFIX}raw-{service}" if raw else f"{PREFIX}{service}"
-        load_before = load_average()
+        load_before, ticks_before = load_average(), machine_cpu_ticks()
         consumption = await consume_measured(
             stack, label, args, child_env(stack, PREFIX, label), group,
             [PREFIX + t for t in SERVICE_INPUTS[service]], len(records),
             timeout_for(len(records), slowest_per_s))
-        load_after = load_average()
+        load_after, ticks_after = load_average(), machine_cpu_ticks()
         captured = await read_topic(stack.bootstrap, PREFIX, capture) if capture else []
-    return Measured(consumption, load_before, load_after), captured
+    return Measured(consumption, load_before, load_after, steal_share(ticks_before, ticks_after)), captured
 
 
 def _best(runs: list[Measured]) -> Measured:
@@ -119,10 +125,8 @@ async def throughput(service: str, records: list[workload.Record], repeat: int, 
     }
     figures["cpu_per_event_ratio"] = ratio(figures["cpu_s_per_event"], figures["raw_cpu_s_per_event"])
     figures["runs"] = {
-        "service": [dict(m.consumption.as_dict(), load_before=m.load_before, load_after=m.load_after)
-                    for m in services],
-        "raw": [dict(m.consumption.as_dict(), load_before=m.load_before, load_after=m.load_after)
-                for m in raws],
+        "service": [m.as_dict() for m in services],
+        "raw": [m.as_dict() for m in raws],
     }
     if capture:
         figures["output_records"] = len(captured)

@@ -48,6 +48,20 @@ def peak_rss_mb(pid: int) -> float:
     return (kb or 0) / 1024
 
 
+def machine_cpu_ticks() -> tuple[int, int]:
+    """(all ticks, steal ticks) of the machine so far, from the `cpu` line of /proc/stat."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return sum(fields[:8]), fields[7]  # user nice system idle iowait irq softirq steal
+    return 0, 0
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share of the machine's CPU time the hypervisor gave to others between two readings."""
+    total = after[0] - before[0]
+    return round((after[1] - before[1]) / total, 3) if total > 0 else None
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 

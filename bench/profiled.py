@@ -2,8 +2,9 @@
 
     python -m bench.profiled {intake|analysis|followup|reporting} OUTPUT.prof
 
-`services.<name>` runs unchanged; the profiler is switched on when `Runtime.process` is
-first called and the statistics are written when the service exits (SIGTERM).
+`services.<name>` runs unchanged; the profiler is switched on when the first batch is handed
+to its pipeline (`BatchPipeline.submit`) and the statistics are written when the service
+exits (SIGTERM). cProfile follows the event loop's thread, so the batches' tasks are in it.
 """
 
 from __future__ import annotations
@@ -13,23 +14,23 @@ import runpy
 import sys
 from typing import Any
 
-from services.common.runtime import Runtime
+from services.common.pipeline import BatchPipeline
 
 SERVICES = ("intake", "analysis", "followup", "reporting")
 
 
 def main(name: str, output: str) -> None:
     profiler = cProfile.Profile()
-    original = Runtime.process
+    original = BatchPipeline.submit
     state = {"on": False}
 
-    async def process(self: Runtime, records: list[Any]) -> None:
+    async def submit(self: BatchPipeline, records: list[Any]) -> None:
         if not state["on"]:
             state["on"] = True
             profiler.enable()
         await original(self, records)
 
-    Runtime.process = process  # type: ignore[method-assign]
+    BatchPipeline.submit = submit  # type: ignore[method-assign]
     sys.argv = [sys.argv[0]]
     try:
         runpy.run_module(f"services.{name}", run_name="__main__", alter_sys=True)
