@@ -14,6 +14,12 @@ replicas overlapping during a rebalance cannot lose each other's updates.
 
 After the writes, the current state of every touched entity is published as a reporting
 event (at least once; the reporting service ignores versions it already has).
+
+The engine remembers the documents it wrote last (`RECENT_DOCUMENTS`, least recently used
+first out), so a batch touching them again reads them from memory instead of the store.
+That is safe because every write is version-guarded: if another replica wrote the document
+meanwhile, the write collides, the entry is dropped and the document is read from the store.
+Memory is forgotten on a rebalance and after any failed batch.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import json
 import logging
 import os
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +66,8 @@ WATERMARKS = "watermarks"
 MAX_CONFLICT_ROUNDS = 10
 #: Records decoded between two yields to the event loop in `prepare`.
 PIECE_RECORDS = 100
+#: Entity documents remembered after writing them (about 1–3 kB each).
+RECENT_DOCUMENTS = 5_000
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,16 @@ class PreparedBatch:
     dead_letters: list[OutRecord]
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """An entity document as this process last wrote it."""
+
+    version: int
+    applied: tuple[str, ...]
+    state: BaseModel
+    dumped: dict[str, Any]
+
+
 def split_batch(
     records: Iterable[ConsumerRecord], settings: Settings, seen: set[uuid.UUID] | None = None,
 ) -> tuple[list[EnvelopeFields], list[tuple[ConsumerRecord, Rejection]]]:
@@ -140,6 +158,12 @@ class ProjectionEngine:
         self.kinds = kinds
         self.source = f"taskforce.{settings.service}"
         self.batches_written = 0
+        #: The documents written last, by "<collection>/<_id>"; least recently used first.
+        self.recent: OrderedDict[str, _Written] = OrderedDict()
+
+    def forget(self) -> None:
+        """Drop the remembered documents (partitions moved, or a batch failed)."""
+        self.recent.clear()
 
     async def setup(self) -> None:
         """Indexes used by the operational read models."""
@@ -172,6 +196,13 @@ class ProjectionEngine:
 
     async def apply(self, batch: PreparedBatch) -> list[OutRecord]:
         """Write a prepared batch (idempotent: it may be applied again after a failure)."""
+        try:
+            return await self._apply(batch)
+        except BaseException:
+            self.forget()  # a write may have landed although it raised: trust the store only
+            raise
+
+    async def _apply(self, batch: PreparedBatch) -> list[OutRecord]:
         out = list(batch.dead_letters)
         if not batch.events:
             return out
@@ -229,15 +260,39 @@ class ProjectionEngine:
         for _round in range(MAX_CONFLICT_ROUNDS):
             await self._load(pending)
             changed = [e for e in pending if self._reduce(e)]
-            pending = await self._store(changed)
+            lost = await self._store(changed)
+            self._remember(pending, lost)
+            pending = lost
             if not pending:
                 return
             log.info("version conflicts; re-reading", extra={"conflicts": len(pending)})
         raise RuntimeError(f"{len(pending)} documents kept conflicting; batch will be retried")
 
+    def _remember(self, entities: list[_Entity], lost: list[_Entity]) -> None:
+        """Remember what the store now holds for `entities`, except those that lost a race."""
+        recent = self.recent
+        for entity in lost:
+            recent.pop(f"{entity.kind.collection}/{entity.doc_id}", None)
+        lost_ids = {id(entity) for entity in lost}
+        for entity in entities:
+            if id(entity) in lost_ids or entity.state is None or entity.dumped is None:
+                continue
+            key = f"{entity.kind.collection}/{entity.doc_id}"
+            recent[key] = _Written(entity.version, tuple(entity.applied), entity.state, entity.dumped)
+            recent.move_to_end(key)
+        while len(recent) > RECENT_DOCUMENTS:
+            recent.popitem(last=False)
+
     async def _load(self, entities: list[_Entity]) -> None:
         by_collection: dict[str, list[_Entity]] = {}
+        recent = self.recent
         for entity in entities:
+            written = recent.get(f"{entity.kind.collection}/{entity.doc_id}")
+            if written is not None:
+                entity.read_version = entity.version = written.version
+                entity.applied = list(written.applied)
+                entity.state, entity.dumped = written.state, written.dumped
+                continue
             by_collection.setdefault(entity.kind.collection, []).append(entity)
         for collection, group in by_collection.items():
             ids = [e.doc_id for e in group]

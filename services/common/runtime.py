@@ -375,5 +375,5 @@ def projection_service(
     runtime = build_runtime(settings, input_topics)
     engine = ProjectionEngine(settings, runtime.db, runtime.metrics, kinds)
     runtime.startup.append(engine.setup)
-    attach_consumer(runtime, BatchSteps(engine.prepare, engine.apply))
+    attach_consumer(runtime, BatchSteps(engine.prepare, engine.apply), on_rebalance=engine.forget)
     return build_app(runtime, [router(runtime.db)]), runtime
