@@ -117,7 +117,12 @@ def test_markdown_and_notes_of_a_results_document() -> None:
     }
     text = notes(results)
     assert any(n.startswith("intake misses a target: 0.5× raw throughput") for n in text)
-    assert any(n.startswith("Why intake miss") and "intake 140 µs / 120 µs" in n for n in text)
+    assert any(n.startswith("Why intake miss the throughput target") and "intake 140 µs / 120 µs" in n
+               for n in text)
+    assert any(n.startswith("Why the CPU per event of intake is above 1.5×") for n in text)
+    frugal = json.loads(json.dumps(results))
+    frugal["services"]["intake"]["cpu_per_event_ratio"] = 1.2
+    assert not any(n.startswith("Why the CPU per event") for n in notes(frugal))
     assert any(n.startswith("Why the latency misses: at 500/s") and "p99 0.3 s" in n
                and "default fetch wait of 500 ms" in n and "p99 2.8 s" in n for n in text)
     met = dict(results, targets=results["targets"][:1])
