@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -67,6 +68,14 @@ class EnvelopeFields(Frozen):
                         examples=["dubu.nordfyn"])
     correlation_id: str | None = Field(default=None, max_length=200,
                                        description="Optional id tying related events together.")
+
+    @cached_property
+    def event_key(self) -> str:
+        """`event_id` as text, spelled once per event (a UUID spells itself anew each time).
+
+        Not a field: no part of the contract, the JSON or the model's equality.
+        """
+        return str(self.event_id)
 
 
 def find_cpr(value: Any) -> bool:

@@ -318,9 +318,9 @@ class ProjectionEngine:
         # each event's id spelled once; ordered by (occurred_at, event id), ties kept as listed
         ordered: Iterable[tuple[str, EnvelopeFields]]
         if len(events) == 1:
-            ordered = ((str(events[0].event_id), events[0]),)
+            ordered = ((events[0].event_key, events[0]),)
         else:
-            ids = [str(e.event_id) for e in events]
+            ids = [e.event_key for e in events]
             ordered = [(ids[i], events[i])
                        for i in sorted(range(len(events)), key=lambda i: (events[i].occurred_at, ids[i]))]
         apply = entity.kind.apply

@@ -57,7 +57,7 @@ def apply_milestone(state: MilestoneState | None, event: MilestoneUpdated) -> Mi
     but stays in the history so the status at any past instant can be answered.
     """
     change = StatusChange(status=event.data.status, effective_at=event.occurred_at,
-                          event_id=str(event.event_id))
+                          event_id=event.event_key)
     history = [] if state is None else [c for c in state.history if c.event_id != change.event_id]
     history = sorted([*history, change], key=_change_key)
     return MilestoneState(plan_id=event.data.plan_id, milestone_id=event.data.milestone_id,
@@ -77,7 +77,7 @@ def status_at(state: MilestoneState | None, instant: datetime) -> MilestoneStatu
 
 def apply_meeting(state: MeetingState | None, event: FollowupMeetingHeld) -> MeetingState:
     """A meeting is its own entity (keyed by event id); its date is the local date."""
-    return MeetingState(meeting_id=str(event.event_id), plan_id=event.data.plan_id,
+    return MeetingState(meeting_id=event.event_key, plan_id=event.data.plan_id,
                         held_at=event.occurred_at, held_on=local_date(event.occurred_at),
                         cases_rereviewed=event.data.cases_rereviewed)
 

@@ -21,7 +21,7 @@ MILESTONE = EntityKind(
     entity_id=lambda event: f"{event.data.plan_id}/{event.data.milestone_id}", apply=apply_milestone)
 MEETING = EntityKind(
     name="meeting", collection=MEETINGS, reporting_type="reporting.meeting_changed",
-    state_model=MeetingState, entity_id=lambda event: str(event.event_id), apply=apply_meeting)
+    state_model=MeetingState, entity_id=lambda event: event.event_key, apply=apply_meeting)
 
 KINDS: dict[str, EntityKind[Any]] = {
     "development_plan.adopted": PLAN,
