@@ -105,7 +105,11 @@ def test_markdown_and_notes_of_a_results_document() -> None:
                                 "throughput_ratio": 0.5, "cpu_s_per_event": 0.0002,
                                 "raw_cpu_s_per_event": 0.0001, "cpu_per_event_ratio": 2.0,
                                 "peak_rss_mb": 90.0,
-                                "runs": {"service": [{"server_cpu_s_per_event": {"mongodb": 0.00014}}],
+                                # the fastest run's store CPU is quoted, wherever it stands
+                                "runs": {"service": [{"events_per_s": 800.0,
+                                                      "server_cpu_s_per_event": {"mongodb": 0.0002}},
+                                                     {"events_per_s": 1000.0,
+                                                      "server_cpu_s_per_event": {"mongodb": 0.00014}}],
                                          "raw": [{"server_cpu_s_per_event": {"mongodb": 0.00012}}]}}},
         "latency_s": {"500": {"p50": 0.5, "p95": 0.9, "p99": 1.5, "max": 1.6, "missing": 0,
                               "to_reporting_event": {"p50": 0.1, "p99": 0.3}}},
