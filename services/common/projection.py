@@ -142,6 +142,23 @@ def split_batch(
     return valid, rejected
 
 
+async def split_batch_in_pieces(
+    records: list[ConsumerRecord], settings: Settings,
+) -> tuple[list[EnvelopeFields], list[tuple[ConsumerRecord, Rejection]]]:
+    """`split_batch`, `PIECE_RECORDS` at a time with a yield to the event loop between
+    pieces, so a batch decoded while the previous one is applied does not hold up its store
+    round trips. Drops the same repeats as one call over the whole batch."""
+    valid: list[EnvelopeFields] = []
+    rejected: list[tuple[ConsumerRecord, Rejection]] = []
+    seen: set[uuid.UUID] = set()
+    for start in range(0, len(records), PIECE_RECORDS):
+        part_valid, part_rejected = split_batch(records[start:start + PIECE_RECORDS], settings, seen)
+        valid += part_valid
+        rejected += part_rejected
+        await asyncio.sleep(0)
+    return valid, rejected
+
+
 class ProjectionEngine:
     """Applies batches of input records for one service; pure rules come from `kinds`."""
 
@@ -180,14 +197,7 @@ class ProjectionEngine:
 
         Rejected records become dead letters here, once per delivery of the batch.
         """
-        valid: list[EnvelopeFields] = []
-        rejected: list[tuple[ConsumerRecord, Rejection]] = []
-        seen: set[uuid.UUID] = set()
-        for start in range(0, len(records), PIECE_RECORDS):
-            part_valid, part_rejected = split_batch(records[start:start + PIECE_RECORDS], self.settings, seen)
-            valid += part_valid
-            rejected += part_rejected
-            await asyncio.sleep(0)  # let the batch being applied take its next step meanwhile
+        valid, rejected = await split_batch_in_pieces(records, self.settings)
         dead_letters = report_rejections(rejected, self.settings, self.metrics)
         repeated_in_batch = len(records) - len(rejected) - len(valid)
         if repeated_in_batch:

@@ -34,7 +34,7 @@ KEEP = {"summaries"}
 
 async def rebuild(runtime: Runtime) -> dict[str, Any]:
     settings = runtime.settings
-    assert runtime.handler is not None
+    assert runtime.steps is not None
     await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
     started = time.perf_counter()
     dropped = [name for name in await runtime.db.list_collection_names() if name not in KEEP]
@@ -61,7 +61,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
             batch = await consumer.getmany(timeout_ms=500, max_records=settings.batch_max_records)
             records = [r for part in batch.values() for r in part]
             if records:
-                await publish_all(runtime.producer, await runtime.handler(records))
+                await publish_all(runtime.producer, await runtime.steps(records))
                 records_seen += len(records)
             elif not await _behind(consumer, ends):
                 # Past the end offsets noted at the start, and a fetch found nothing more.

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[list["ConsumerRecord"]], Awaitable[list[OutRecord]]]
 MAX_BACKOFF_S = 5.0
 SHUTDOWN_GRACE_S = 20.0
 #: How long a rebalance waits for the batches in flight to commit before letting go.
@@ -75,7 +74,7 @@ class BatchSteps:
     apply: Callable[[Any], Awaitable[list[OutRecord]]]
 
     async def __call__(self, records: list[ConsumerRecord]) -> list[OutRecord]:
-        """Both steps in sequence: a plain `BatchHandler` (rebuilds use this)."""
+        """Both steps in sequence, for a rebuild's replay."""
         return await self.apply(await self.prepare(records))
 
 
@@ -116,11 +115,6 @@ class Runtime:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-
-    @property
-    def handler(self) -> BatchHandler | None:
-        """Both steps as one call, for a rebuild's replay."""
-        return self.steps
 
     async def process(self, records: list[ConsumerRecord]) -> None:
         """Every step of one batch, in sequence (the one-in-flight path; no commit here)."""

@@ -25,7 +25,7 @@ from schemas.commands import SummaryRequested
 from schemas.common import EnvelopeFields
 from schemas.summary import SummaryData, SummaryStatus
 from services.common.dlq import report_rejections
-from services.common.projection import split_batch
+from services.common.projection import PIECE_RECORDS, split_batch_in_pieces
 from services.common.records import OutRecord, publish_all
 from services.reporting.domain.lifecycle import Published, decide
 from services.reporting.domain.periods import Period, period_of_micros, utc
@@ -57,7 +57,6 @@ class Touched:
 #: States written per chunk; one chunk's writes overlap the building of the next chunk's
 #: documents, which yields to the event loop every `PIECE_RECORDS` so the write can go on.
 CHUNK_RECORDS = 500
-PIECE_RECORDS = 100
 
 
 @dataclass
@@ -98,18 +97,15 @@ class SummaryProcessor:
         return await self.apply(await self.prepare(records))
 
     async def prepare(self, records: list[ConsumerRecord]) -> Decoded:
-        """Decode a batch (CPU only): it runs while the previous batch is being applied, and
-        yields to the event loop every `PIECE_RECORDS` so that batch's writes go on."""
-        decoded = Decoded()
-        for piece in range(0, len(records), PIECE_RECORDS):
-            valid, rejected = split_batch(records[piece:piece + PIECE_RECORDS], self.settings)
-            decoded.dead_letters += report_rejections(rejected, self.settings, self.metrics)
-            for event in valid:
-                if isinstance(event, SummaryRequested):
-                    decoded.commands.append(event)
-                elif event.event_type in KINDS:  # type: ignore[attr-defined]
-                    decoded.states.append(event)
-            await asyncio.sleep(0)
+        """Decode a batch (CPU only): it runs, a piece at a time, while the previous batch is
+        being applied."""
+        valid, rejected = await split_batch_in_pieces(records, self.settings)
+        decoded = Decoded(dead_letters=report_rejections(rejected, self.settings, self.metrics))
+        for event in valid:
+            if isinstance(event, SummaryRequested):
+                decoded.commands.append(event)
+            elif event.event_type in KINDS:  # type: ignore[attr-defined]
+                decoded.states.append(event)
         return decoded
 
     async def apply(self, decoded: Decoded) -> list[OutRecord]:
