@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas.reporting import MeetingState, MilestoneState, PlanState
 from services.common.projection import EntityKind
-from services.followup.domain import apply_meeting, apply_milestone, apply_plan
+from services.followup.domain import apply_meeting, apply_milestone, apply_milestones, apply_plan
 
 PLANS = "plans"
 MILESTONES = "milestones"
@@ -18,7 +18,8 @@ PLAN = EntityKind(
 MILESTONE = EntityKind(
     name="milestone", collection=MILESTONES, reporting_type="reporting.milestone_changed",
     state_model=MilestoneState,
-    entity_id=lambda event: f"{event.data.plan_id}/{event.data.milestone_id}", apply=apply_milestone)
+    entity_id=lambda event: f"{event.data.plan_id}/{event.data.milestone_id}", apply=apply_milestone,
+    apply_all=apply_milestones)
 MEETING = EntityKind(
     name="meeting", collection=MEETINGS, reporting_type="reporting.meeting_changed",
     state_model=MeetingState, entity_id=lambda event: event.event_key, apply=apply_meeting)

@@ -16,6 +16,7 @@ from schemas.reporting import MeetingState, MilestoneState, PlanState
 from services.followup.domain import (
     apply_meeting,
     apply_milestone,
+    apply_milestones,
     apply_plan,
     days_since_last_followup,
     local_date,
@@ -221,6 +222,25 @@ def test_milestone_history_independent_of_order_and_duplicates(data: st.DataObje
         str(e.event_id) for e in sorted(events, key=lambda e: (e.occurred_at, str(e.event_id)))]
     for instant in probe_instants():
         assert status_at(state, instant) == status_at(expected, instant) == expected_status(events, instant)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), milestone_updates())
+def test_updates_applied_together_equal_one_at_a_time(data: st.DataObject,
+                                                      events: list[MilestoneUpdated]) -> None:
+    """The engine hands a batch's updates of one milestone over at once: in any order, with
+    repeats and cut anywhere, the state is the one built update by update."""
+    again = data.draw(st.lists(st.sampled_from(events), max_size=len(events)))
+    order = data.draw(st.permutations([*events, *again]))
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(order) - 1), max_size=3))) if len(order) > 1 else []
+    state = None
+    for start, end in zip([0, *cuts], [*cuts, len(order)], strict=True):
+        state = apply_milestones(state, order[start:end])
+    expected = fold_milestone(order)
+    assert state is not None and expected is not None
+    assert state.model_dump_json() == expected.model_dump_json()
+    assert [c.event_id for c in state.history] == [
+        str(e.event_id) for e in sorted(events, key=lambda e: (e.occurred_at, str(e.event_id)))]
 
 
 def test_older_update_never_overwrites_current_status() -> None:

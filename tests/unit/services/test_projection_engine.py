@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
@@ -215,6 +216,28 @@ def test_reduce_over_redelivered_batches_equals_one_fold(
     assert duplicates(eng) == len(first) + len(second) - len(events)
     at = datetime(2022, 12, 31, tzinfo=UTC)
     assert status_at(entity.state, at) == status_at(expected, at)
+
+
+def test_reduce_hands_a_kind_with_apply_all_its_new_events_at_once() -> None:
+    calls: list[tuple[Any, list[str]]] = []
+
+    def apply_all(state: Any, events: list[MilestoneUpdated]) -> Any:
+        calls.append((state, [e.event_key for e in events]))
+        return followup.MILESTONE.apply_all(state, events)  # type: ignore[misc]
+
+    kind = dataclasses.replace(followup.MILESTONE, apply_all=apply_all)
+    first = updated("2022-03-01T09:00:00+01:00", "in_progress", str(uuid.uuid4()))
+    late = updated("2022-02-01T09:00:00+01:00", "not_started", str(uuid.uuid4()))
+    last = updated("2022-04-01T09:00:00+02:00", "achieved", str(uuid.uuid4()))
+    before = apply_milestone(None, first)
+    entity = _Entity(kind, "480:p1/m1", "480", "p1/m1", events=[last, first, late, last],
+                     read_version=1, version=1, applied=[first.event_key], state=before)
+    assert engine("followup", {"milestone.updated": kind})._reduce(entity) is True
+    # one call, from the stored state, with the new events in (occurred_at, event id) order
+    assert calls == [(before, [late.event_key, last.event_key])]
+    assert entity.version == 3 and entity.duplicates == 2
+    assert entity.state == apply_milestone(apply_milestone(before, late), last)
+    assert entity.dumped == entity.state.model_dump(mode="json")
 
 
 def test_group_puts_events_into_their_entities() -> None:
