@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import uuid
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -100,7 +100,7 @@ class _Entity:
     dumped: dict[str, Any] | None = None
     correlation_id: str | None = None
     #: What the last (successful) reduction applied and skipped, for the metrics.
-    fresh: Counter[str] = field(default_factory=Counter)
+    fresh: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
 
 
@@ -257,7 +257,7 @@ class ProjectionEngine:
         return {code: after for code, (_before, after) in moves.items()}
 
     def _count(self, entities: Iterable[_Entity]) -> None:
-        applied: dict[str, int] = {}  # summed as Counter.update would, without its per-call overhead
+        applied: dict[str, int] = {}
         duplicates = 0
         for entity in entities:
             for event_type, count in entity.fresh.items():
@@ -344,7 +344,8 @@ class ProjectionEngine:
             entity.applied.append(event_id)
             applied.add(event_id)
             entity.correlation_id = event.correlation_id or event_id
-            entity.fresh[event.event_type] += 1  # type: ignore[attr-defined]
+            event_type = event.event_type  # type: ignore[attr-defined]
+            entity.fresh[event_type] = entity.fresh.get(event_type, 0) + 1
         if not new_events:
             return False
         kind = entity.kind

@@ -174,9 +174,11 @@ class SummaryProcessor:
             kind = KINDS[event.event_type]  # type: ignore[attr-defined]
             data = event.data  # type: ignore[attr-defined]
             code = event.municipality_code
-            mark = utc(data.watermark)
-            marks[code] = max(mark, marks.get(code, mark))
-            touched[code].correlation_id = event.correlation_id or touched[code].correlation_id
+            mark = data.watermark  # aware: compared as instants, turned into UTC when stored
+            if code not in marks or mark > marks[code]:
+                marks[code] = mark
+            if event.correlation_id:
+                touched[code].correlation_id = event.correlation_id
             doc_id = f"{code}:{data.entity_id}"
             current = newest.get((kind.collection, doc_id))
             if current is not None and current[1]["version"] >= data.version:
