@@ -221,7 +221,7 @@ class ProjectionEngine:
             return out
         entities = batch.entities
         # The watermarks and the entity documents are independent: written side by side.
-        marks, _ = await _all_or_nothing(self._advance_watermarks(batch.events),
+        marks, _ = await _all_of(self._advance_watermarks(batch.events),
                                          self._write_entities(list(entities.values())))
         self._count(entities.values())
         self.batches_written += 1
@@ -419,15 +419,21 @@ class ProjectionEngine:
         )
 
 
-async def _all_or_nothing(*steps: Coroutine[Any, Any, T]) -> list[T]:
-    """Run the steps concurrently; if one fails, cancel the others and raise its error as is
-    (not wrapped in an exception group), so callers can tell an outage from a bug."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(step) for step in steps]
-    except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-    return [task.result() for task in tasks]
+async def _all_of(*steps: Coroutine[Any, Any, T]) -> list[T]:
+    """Run the steps concurrently and let every one finish; then raise the first error as is
+    (not wrapped in an exception group), so callers can tell an outage from a bug.
+
+    A failed step does not cancel the others on purpose: on Python < 3.13, cancelling an
+    operation while it waits inside the async MongoDB driver can leave one of the driver's
+    locks held for good (the store-outage fault test once saw a RuntimeError raised inside a
+    batch's writes, after which every operation of that service hung). The steps are store
+    writes with their own timeouts, and the batch is retried as a whole.
+    """
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
 
 
 def reporting_event_id(name: str) -> str:

@@ -11,6 +11,7 @@ republishes them on restart instead of losing them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -163,8 +164,12 @@ class SummaryProcessor:
             if writing is not None:
                 await writing
         finally:
-            if writing is not None:
-                writing.cancel()
+            if writing is not None and not writing.done():
+                # Something else failed while a chunk is being written: let the write finish
+                # (never cancel a store operation midway, see `_all_of` in projection.py);
+                # the batch is retried as a whole, so its own error does not matter here.
+                with contextlib.suppress(Exception):
+                    await writing
 
     def _keep_newest(self, events: list[EnvelopeFields], touched: dict[str, Touched],
                      marks: dict[str, datetime],

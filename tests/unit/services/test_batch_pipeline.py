@@ -159,26 +159,23 @@ async def test_abandon_cancels_what_is_in_flight_and_nothing_commits_after() -> 
     assert consumer.commits == []
 
 
-async def test_concurrent_writes_fail_with_the_error_itself_and_stop_the_others() -> None:
+async def test_concurrent_writes_let_each_other_finish_then_fail_with_the_error_itself() -> None:
     from pymongo.errors import AutoReconnect
 
-    from services.common.projection import _all_or_nothing
+    from services.common.projection import _all_of
 
-    stopped = asyncio.Event()
+    finished = asyncio.Event()
 
     async def outage() -> None:
         await asyncio.sleep(0)
         raise AutoReconnect("store went away")
 
-    async def long_write() -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            stopped.set()
-            raise
+    async def slower_write() -> None:
+        await asyncio.sleep(0.05)  # still running when the other step fails: not cancelled
+        finished.set()
 
     # Unwrapped (not an exception group), so the runtime still tells an outage from a bug.
     with pytest.raises(AutoReconnect):
-        await _all_or_nothing(outage(), long_write())
-    assert stopped.is_set()
-    assert await _all_or_nothing(asyncio.sleep(0, "a"), asyncio.sleep(0, "b")) == ["a", "b"]
+        await _all_of(outage(), slower_write())
+    assert finished.is_set()
+    assert await _all_of(asyncio.sleep(0, "a"), asyncio.sleep(0, "b")) == ["a", "b"]

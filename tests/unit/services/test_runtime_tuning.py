@@ -1,8 +1,10 @@
-"""The runtime's tuning knobs reach what they tune: the consumer's fetch wait, the collector."""
+"""The runtime's tuning knobs reach what they tune: the consumer's fetch wait, the collector,
+the readiness probe's deadline."""
 
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from services.common.collector import GC_YOUNG_THRESHOLD, settle_garbage_collector
 from services.common.runtime import BatchSteps, attach_consumer, build_runtime
 from services.common.settings import load_settings
+from services.common.store import mongo_client, store_answers
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +45,17 @@ def test_settling_freezes_what_exists_and_collects_the_young_less_often() -> Non
     settle_garbage_collector()
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, middle, old)
+
+
+async def test_readiness_gives_up_on_a_silent_store_by_the_drivers_own_deadline() -> None:
+    """No asyncio cancellation of a driver operation (it can wedge the driver's locks on
+    Python < 3.13): `pymongo.timeout` ends the probe, before server selection's own 2 s."""
+    from taskforce.servers import free_port
+
+    client = mongo_client(f"mongodb://127.0.0.1:{free_port()}/")  # nothing listens there
+    try:
+        started = time.monotonic()
+        assert await store_answers(client, "taskforce") is False
+        assert time.monotonic() - started < 1.9
+    finally:
+        await client.close()
