@@ -48,8 +48,8 @@ def test_settling_freezes_what_exists_and_collects_the_young_less_often() -> Non
 
 
 async def test_readiness_gives_up_on_a_silent_store_by_the_drivers_own_deadline() -> None:
-    """No asyncio cancellation of a driver operation (it can wedge the driver's locks on
-    Python < 3.13): `pymongo.timeout` ends the probe, before server selection's own 2 s."""
+    """A silent store makes the probe answer False within its 1 s deadline, before server
+    selection's own 2 s run out (why the deadline is the driver's: `store_answers`)."""
     from taskforce.servers import free_port
 
     client = mongo_client(f"mongodb://127.0.0.1:{free_port()}/")  # nothing listens there
