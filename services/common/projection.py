@@ -222,7 +222,7 @@ class ProjectionEngine:
         entities = batch.entities
         # The watermarks and the entity documents are independent: written side by side.
         marks, _ = await _all_of(self._advance_watermarks(batch.events),
-                                         self._write_entities(list(entities.values())))
+                                 self._write_entities(list(entities.values())))
         self._count(entities.values())
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
