@@ -19,7 +19,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from schemas import topics
 from schemas.commands import SummaryRequested
@@ -67,6 +67,16 @@ class Decoded:
     states: list[EnvelopeFields] = field(default_factory=list)
     commands: list[SummaryRequested] = field(default_factory=list)
     dead_letters: list[OutRecord] = field(default_factory=list)
+
+
+class Newest(NamedTuple):
+    """The newest state of one entity in a chunk: its replica document (the state, its version
+    and the first period it counts in), what memory keeps of it, and every period it counts in."""
+
+    kind: Kind
+    doc: dict[str, Any]
+    held: Any
+    periods: set[str]
 
 
 @dataclass
@@ -152,7 +162,7 @@ class SummaryProcessor:
         writing: asyncio.Task[None] | None = None
         try:
             for start in range(0, len(states), CHUNK_RECORDS):
-                newest: dict[tuple[str, str], tuple[Kind, dict[str, Any], Any]] = {}
+                newest: dict[tuple[str, str], Newest] = {}
                 for piece in range(start, min(start + CHUNK_RECORDS, len(states)), PIECE_RECORDS):
                     self._keep_newest(states[piece:piece + PIECE_RECORDS], touched, marks, newest)
                     await asyncio.sleep(0)  # let the chunk being written take its next step
@@ -173,7 +183,7 @@ class SummaryProcessor:
 
     def _keep_newest(self, events: list[EnvelopeFields], touched: dict[str, Touched],
                      marks: dict[str, datetime],
-                     newest: dict[tuple[str, str], tuple[Kind, dict[str, Any], Any]]) -> None:
+                     newest: dict[tuple[str, str], Newest]) -> None:
         """Into `newest`: the newest state document per entity of the events."""
         for event in events:
             kind = KINDS[event.event_type]  # type: ignore[attr-defined]
@@ -186,7 +196,7 @@ class SummaryProcessor:
                 touched[code].correlation_id = event.correlation_id
             doc_id = f"{code}:{data.entity_id}"
             current = newest.get((kind.collection, doc_id))
-            if current is not None and current[1]["version"] >= data.version:
+            if current is not None and current.doc["version"] >= data.version:
                 continue
             held: Any = data.state
             if kind.row is not None:
@@ -194,25 +204,24 @@ class SummaryProcessor:
                 own_periods = {period_of_micros(held.instant).name} if held.instant is not None else set()
             else:
                 own_periods = periods_of(kind, data.state)
-            newest[(kind.collection, doc_id)] = (kind, {
-                "_id": doc_id, "municipality_code": code, "entity_id": data.entity_id,
-                "version": data.version, "state": data.state.model_dump(mode="json"),
-                "period": min(own_periods) if own_periods else None, "periods": sorted(own_periods),
-            }, held)
+            newest[(kind.collection, doc_id)] = Newest(kind, {
+                "_id": doc_id, "municipality_code": code, "version": data.version,
+                "state": data.state.model_dump(mode="json"),
+                "period": min(own_periods) if own_periods else None,
+            }, held, own_periods)
 
     @staticmethod
-    def _chunk(newest: dict[tuple[str, str], tuple[Kind, dict[str, Any], Any]],
-               touched: dict[str, Touched]) -> Chunk:
+    def _chunk(newest: dict[tuple[str, str], Newest], touched: dict[str, Touched]) -> Chunk:
         """The chunk's documents grouped by kind (ids are only unique within a kind)."""
         chunk = Chunk()
-        for kind, doc, held in newest.values():
+        for kind, doc, held, periods in newest.values():
             chunk.by_kind[kind].append((doc, held))
-            chunk.periods[doc["municipality_code"]].update(doc["periods"])
+            chunk.periods[doc["municipality_code"]].update(periods)
             # Written now or stored already: either way re-derive. A batch redelivered after
             # a crash between its state writes and its summaries finds its states stored,
             # and must still recompute (an unchanged summary is not republished).
             entry = touched[doc["municipality_code"]]
-            entry.periods.update(doc["periods"])
+            entry.periods.update(periods)
             entry.everything |= not kind.by_period
         return chunk
 
