@@ -16,8 +16,9 @@ owning service must do at the least to keep the same documents with the same gua
 * commit the offsets after the writes and the sends.
 
 For `reporting` it replicates the newest state per entity with one version-guarded
-`bulk_write` and sends one summary-sized record per touched municipality: it does *not*
-compute summaries, which is the reporting service's real work. What the raw path leaves out
+`bulk_write` (a notification as the same compact row the service keeps) and sends one
+summary-sized record per touched municipality: it does *not* compute summaries, which is
+the reporting service's real work. What the raw path leaves out
 on purpose: validation and the DLQ, the pure reducers' ordering rules (a plain
 earliest/latest fold stands in), optimistic-concurrency retries, metrics, logs, the HTTP
 app and FastStream's consumer machinery.
@@ -33,7 +34,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -51,6 +52,8 @@ INPUTS = {
 }
 NAMESPACE = uuid.UUID("3e0b8a52-8f5c-4a43-9d59-5f6a2b9c0d11")
 MAX_RECORDS = 2000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def entity_of(event: dict[str, Any]) -> tuple[str, str]:
@@ -78,6 +81,18 @@ def fold(state: dict[str, Any], event: dict[str, Any]) -> None:
     current = state.get(kind)
     if current is None or event["occurred_at"] < current["at"]:
         state[kind] = {"at": event["occurred_at"], **event["data"]}
+
+
+def micros_of(value: str | None) -> int | None:
+    return None if value is None else (datetime.fromisoformat(value) - EPOCH) // MICROSECOND
+
+
+def replica_body(event_type: str, state: dict[str, Any]) -> dict[str, Any]:
+    """What reporting's replica keeps of a state: a notification's row, else the state."""
+    if event_type == "reporting.notification_changed":
+        return {"row": [micros_of(state.get("received_at")), micros_of(state.get("assessed_at")),
+                        state.get("urgent") is True]}
+    return {"state": state}
 
 
 def utc_stamp(value: str) -> str:
@@ -184,7 +199,7 @@ class RawConsumer:
             key = (event["event_type"], f"{code}:{data['entity_id']}")
             if key not in newest or newest[key]["version"] < data["version"]:
                 newest[key] = {"_id": key[1], "municipality_code": code, "version": data["version"],
-                               "state": data["state"]}
+                               **replica_body(event["event_type"], data["state"])}
             mark = utc_stamp(data["watermark"])
             if mark > marks.get(code, ""):
                 marks[code] = mark

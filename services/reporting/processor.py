@@ -70,8 +70,9 @@ class Decoded:
 
 
 class Newest(NamedTuple):
-    """The newest state of one entity in a chunk: its replica document (the state, its version
-    and the first period it counts in), what memory keeps of it, and every period it counts in."""
+    """The newest state of one entity in a chunk: its replica document (what is kept of the
+    state, its version and the first period it counts in), what memory keeps of it, and every
+    period it counts in."""
 
     kind: Kind
     doc: dict[str, Any]
@@ -206,8 +207,7 @@ class SummaryProcessor:
                 own_periods = periods_of(kind, data.state)
             newest[(kind.collection, doc_id)] = Newest(kind, {
                 "_id": doc_id, "municipality_code": code, "version": data.version,
-                "state": data.state.model_dump(mode="json"),
-                "period": min(own_periods) if own_periods else None,
+                **kind.body(data.state, held), "period": min(own_periods) if own_periods else None,
             }, held, own_periods)
 
     @staticmethod
