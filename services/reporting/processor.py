@@ -77,7 +77,7 @@ class Newest(NamedTuple):
     kind: Kind
     doc: dict[str, Any]
     held: Any
-    periods: set[str]
+    periods: tuple[str, ...]  # in order: the first is the document's `period`
 
 
 @dataclass
@@ -191,36 +191,40 @@ class SummaryProcessor:
             data = event.data  # type: ignore[attr-defined]
             code = event.municipality_code
             mark = data.watermark  # aware: compared as instants, turned into UTC when stored
-            if code not in marks or mark > marks[code]:
+            known = marks.get(code)
+            if known is None or mark > known:
                 marks[code] = mark
             if event.correlation_id:
                 touched[code].correlation_id = event.correlation_id
-            doc_id = f"{code}:{data.entity_id}"
-            current = newest.get((kind.collection, doc_id))
+            key = (kind.collection, f"{code}:{data.entity_id}")
+            current = newest.get(key)
             if current is not None and current.doc["version"] >= data.version:
                 continue
-            held: Any = data.state
+            state = data.state
+            held: Any = state
             if kind.row is not None:
-                held = kind.row(data.state)
-                own_periods = {period_of_micros(held.instant).name} if held.instant is not None else set()
+                held = kind.row(state)
+                instant = held.instant
+                periods: tuple[str, ...] = (period_of_micros(instant).name,) if instant is not None else ()
             else:
-                own_periods = periods_of(kind, data.state)
-            newest[(kind.collection, doc_id)] = Newest(kind, {
-                "_id": doc_id, "municipality_code": code, "version": data.version,
-                **kind.body(data.state, held), "period": min(own_periods) if own_periods else None,
-            }, held, own_periods)
+                periods = tuple(sorted(periods_of(kind, state)))
+            doc = {"_id": key[1], "municipality_code": code, "version": data.version,
+                   "period": periods[0] if periods else None}
+            doc.update(kind.body(state, held))
+            newest[key] = Newest(kind, doc, held, periods)
 
     @staticmethod
     def _chunk(newest: dict[tuple[str, str], Newest], touched: dict[str, Touched]) -> Chunk:
         """The chunk's documents grouped by kind (ids are only unique within a kind)."""
         chunk = Chunk()
         for kind, doc, held, periods in newest.values():
+            code = doc["municipality_code"]
             chunk.by_kind[kind].append((doc, held))
-            chunk.periods[doc["municipality_code"]].update(periods)
+            chunk.periods[code].update(periods)
             # Written now or stored already: either way re-derive. A batch redelivered after
             # a crash between its state writes and its summaries finds its states stored,
             # and must still recompute (an unchanged summary is not republished).
-            entry = touched[doc["municipality_code"]]
+            entry = touched[code]
             entry.periods.update(periods)
             entry.everything |= not kind.by_period
         return chunk
