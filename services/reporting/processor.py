@@ -136,9 +136,7 @@ class SummaryProcessor:
         for command in decoded.commands:
             entry = touched[command.municipality_code]
             (entry.final if command.data.final else entry.republish).add(command.data.period)
-        marks: dict[str, datetime] = {}
-        await self._replicate(decoded.states, touched, marks)
-        moves = await self.replica.raise_watermarks(marks) if marks else {}
+        moves = await self._replicate(decoded.states, touched)
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
             os._exit(137)  # test-only fault hook: after the state writes, before summaries and commit
@@ -151,15 +149,18 @@ class SummaryProcessor:
         return list(decoded.dead_letters)
 
     async def _replicate(
-        self, states: list[EnvelopeFields], touched: dict[str, Touched], marks: dict[str, datetime],
-    ) -> None:
-        """Upsert the newest state per entity, a chunk at a time.
+        self, states: list[EnvelopeFields], touched: dict[str, Touched],
+    ) -> dict[str, tuple[datetime | None, datetime]]:
+        """Upsert the newest state per entity, a chunk at a time, and raise the watermarks;
+        returns how each municipality's watermark moved.
 
         A chunk's writes are in flight while the next chunk's documents are built, so the
         store and this process work at the same time. Chunks are written in order, each
         after its periods are noted; the version guard makes the outcome the same as one
-        write of the whole batch.
+        write of the whole batch. The watermarks (other documents) are raised while the last
+        chunk is written: both have landed before any summary is recomputed.
         """
+        marks: dict[str, datetime] = {}
         writing: asyncio.Task[None] | None = None
         try:
             for start in range(0, len(states), CHUNK_RECORDS):
@@ -172,8 +173,10 @@ class SummaryProcessor:
                     await writing  # chunks are written in order
                 await self.replica.add_periods({m: names for m, names in chunk.periods.items() if names})
                 writing = asyncio.create_task(self._write(chunk))
+            moves = await self.replica.raise_watermarks(marks) if marks else {}
             if writing is not None:
                 await writing
+            return moves
         finally:
             if writing is not None and not writing.done():
                 # Something else failed while a chunk is being written: let the write finish
