@@ -21,7 +21,8 @@ METHOD = [
     "grouping + one find and one unordered bulk_write of version-guarded upserts holding the applied "
     "event ids + one watermark bulk_write + one reporting-sized record per touched document + commit. "
     "It does no validation, DLQ, CPR check, pydantic models, metrics or logs; for reporting it only "
-    "replicates the newest states and does not compute summaries.",
+    "replicates the newest states (a notification as the service's compact row) and does not compute "
+    "summaries.",
 ]
 
 OWNING = (
@@ -62,15 +63,20 @@ OWNING_CPU = (
 )
 
 REPORTING = (
-    "Why reporting misses: besides the raw consumer's replication it decodes each reporting event "
-    "strictly with its nested state, keeps a compact row and period per state in memory, notes new "
+    "Why reporting misses: besides the raw consumer's replication (the same documents: the newest "
+    "state per entity, a notification as its compact row) it decodes each reporting event strictly "
+    "with its nested state (pydantic's validate_json costs about what the raw consumer's json.loads "
+    "does), checks it for CPR numbers, keeps a row and period per state in memory, notes new "
     "periods, and per batch recomputes the touched periods' summaries (from memory: a few "
-    "milliseconds per period) and publishes the changed ones. A batch is decoded while the "
-    "previous batch is applied, and its state documents are built while the previous chunk of 500 "
-    "is written, so throughput is bounded by the store, which spent {store} of CPU per event "
+    "milliseconds per period) and publishes the changed ones. A batch is decoded while the previous "
+    "batch is applied, and its state documents are built while the previous chunk of 500 is "
+    "written, so throughput is bounded by the store, which spent {store} of CPU per event "
     "(service / raw): the replica documents carry their period, indexed with the municipality, and "
     "the watermark, periods and summaries are written too. The CPU ratio counts that work, which "
-    "the raw consumer does not do; closing it would mean not validating an internal topic."
+    "the raw consumer does not do; py-spy shows no single part above a sixth of the service's CPU "
+    "(decoding with the CPR check ≈ a quarter together, building the newest documents with their "
+    "rows and periods ≈ a sixth, the driver's bulk encoding ≈ a sixth, which the raw consumer pays "
+    "too)."
 )
 
 LATENCY = (
