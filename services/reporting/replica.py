@@ -61,7 +61,8 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "reporting.course_changed": Kind("courses", CourseState),
     # Only the row: the figures read nothing else of a notification, and intake keeps the whole
-    # of it. It is also most of the replica's volume, written per event (a fifth of the bytes).
+    # of it. It is also most of the replica's writes, one per event: the document is 43 % of the
+    # bytes it had with the whole state (about 120 instead of 280 in the benchmark).
     "reporting.notification_changed": Kind("notifications", NotificationState, NotificationRow.of,
                                            NotificationRow),
     "reporting.case_review_changed": Kind("reviews", CaseReviewState, ReviewRow.of),
