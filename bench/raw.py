@@ -34,7 +34,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -43,6 +43,7 @@ from pymongo.errors import BulkWriteError
 
 from schemas import topics
 from services.common.collector import settle_garbage_collector
+from services.reporting.domain.periods import micros
 
 INPUTS = {
     "intake": [topics.APPLICATIONS, topics.NOTIFICATIONS],
@@ -52,8 +53,6 @@ INPUTS = {
 }
 NAMESPACE = uuid.UUID("3e0b8a52-8f5c-4a43-9d59-5f6a2b9c0d11")
 MAX_RECORDS = 2000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 
 
 def entity_of(event: dict[str, Any]) -> tuple[str, str]:
@@ -84,7 +83,7 @@ def fold(state: dict[str, Any], event: dict[str, Any]) -> None:
 
 
 def micros_of(value: str | None) -> int | None:
-    return None if value is None else (datetime.fromisoformat(value) - EPOCH) // MICROSECOND
+    return None if value is None else micros(datetime.fromisoformat(value))
 
 
 def replica_body(event_type: str, state: dict[str, Any]) -> dict[str, Any]:

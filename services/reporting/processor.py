@@ -206,7 +206,7 @@ class SummaryProcessor:
             state = data.state
             held: Any = state
             if kind.row is not None:
-                held = kind.row(state)
+                held = kind.row.of(state)
                 instant = held.instant
                 periods: tuple[str, ...] = (period_of_micros(instant).name,) if instant is not None else ()
             else:

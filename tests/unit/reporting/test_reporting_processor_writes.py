@@ -34,6 +34,13 @@ def notification_changed(number: int) -> Any:
     return decode(topics.REPORTING, raw)
 
 
+def processor_over(replica: OverlapReplica) -> SummaryProcessor:
+    """A processor writing to the stand-in replica (nothing else of it is used here)."""
+    processor = SummaryProcessor.__new__(SummaryProcessor)
+    processor.replica = replica  # type: ignore[assignment]
+    return processor
+
+
 class OverlapReplica:
     """Records the order of the writes; a chunk write waits until the watermarks are raised
     once the batch's last chunk is reached, so a strictly sequential processor would stall."""
@@ -64,8 +71,7 @@ class OverlapReplica:
 async def test_the_watermarks_are_raised_while_the_last_chunk_is_written() -> None:
     states = [notification_changed(i) for i in range(CHUNK_RECORDS + 3)]
     replica = OverlapReplica(chunks=2)
-    processor = SummaryProcessor.__new__(SummaryProcessor)
-    processor.replica = replica  # type: ignore[assignment]
+    processor = processor_over(replica)
 
     moves = await processor._replicate(states, defaultdict(Touched))  # type: ignore[arg-type]
 
@@ -84,8 +90,7 @@ async def test_a_failed_watermark_raise_still_lets_the_chunk_write_finish() -> N
             raise ConnectionError("store unreachable")
 
     replica = FailingWatermarks(chunks=1)
-    processor = SummaryProcessor.__new__(SummaryProcessor)
-    processor.replica = replica  # type: ignore[assignment]
+    processor = processor_over(replica)
     with pytest.raises(ConnectionError):
         await processor._replicate([notification_changed(1)], defaultdict(Touched))  # type: ignore[arg-type]
     assert replica.log[-1] == "states done"  # never cancelled midway
@@ -93,8 +98,7 @@ async def test_a_failed_watermark_raise_still_lets_the_chunk_write_finish() -> N
 
 async def test_apply_hands_the_moves_to_the_recomputation(monkeypatch: pytest.MonkeyPatch) -> None:
     replica = OverlapReplica(chunks=1)
-    processor = SummaryProcessor.__new__(SummaryProcessor)
-    processor.replica = replica  # type: ignore[assignment]
+    processor = processor_over(replica)
     processor.maybe_pending, processor.replaying, processor.batches_written = False, False, 0
     processor.settings = type("S", (), {"crash_after_write": None})()  # type: ignore[assignment]
     seen: dict[str, Any] = {}
