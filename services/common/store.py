@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import pymongo
 from aiokafka.errors import KafkaError
-from pymongo import AsyncMongoClient
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo import AsyncMongoClient, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, ConnectionFailure, DocumentTooLarge, PyMongoError
 
 #: Errors after which an operation is worth retrying once the servers are back.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure, KafkaError, asyncio.TimeoutError)
+DUPLICATE_KEY = 11000
 
 
 def mongo_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
@@ -40,3 +43,45 @@ async def store_answers(client: AsyncMongoClient[dict[str, Any]], database: str)
         return True
     except (*TRANSIENT_ERRORS, PyMongoError, OSError):
         return False
+
+
+async def upsert_newer(collection: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> set[int]:
+    """Upsert each document (by `_id`) unless the stored one has its `version` or a newer one;
+    returns the indexes of the documents that were not newer.
+
+    The filter `{_id, version < new}` matches nothing when the stored version is not older, and
+    the upsert then collides with the stored `_id` (duplicate key): "not newer" is found in
+    the same round trip, without a read. Sent as one plain `update` command: the driver's bulk
+    API builds and validates an `UpdateOne` per document in Python, which for the small
+    documents written here costs about as much as encoding and sending them. A command too
+    large for one BSON document (16 MiB) goes through the bulk API instead, which splits it.
+    """
+    if not docs:
+        return set()
+    updates = [{"q": {"_id": doc["_id"], "version": {"$lt": doc["version"]}}, "u": {"$set": doc},
+                "upsert": True} for doc in docs]
+    try:
+        reply = await collection.database.command("update", collection.name, updates=updates, ordered=False)
+    except DocumentTooLarge:
+        ops = [UpdateOne(u["q"], u["u"], upsert=True) for u in updates]
+        try:
+            await collection.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            reply = exc.details
+        else:
+            return set()
+    return not_newer(reply)
+
+
+def not_newer(reply: Mapping[str, Any]) -> set[int]:
+    """The indexes that collided on `_id` in an unordered upsert's reply (the command's, or a
+    `BulkWriteError`'s details); any other write error is raised as a `BulkWriteError`."""
+    errors: list[dict[str, Any]] = reply.get("writeErrors", [])
+    concern = reply.get("writeConcernError") or reply.get("writeConcernErrors")
+    if concern or any(err.get("code") != DUPLICATE_KEY for err in errors):
+        raise BulkWriteError({"writeErrors": errors, "writeConcernErrors": _as_list(concern)})
+    return {err["index"] for err in errors}
+
+
+def _as_list(concern: Any) -> list[Any]:
+    return [] if not concern else concern if isinstance(concern, list) else [concern]

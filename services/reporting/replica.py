@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
 
 from schemas.reporting import (
     CaseReviewState,
@@ -20,6 +19,7 @@ from schemas.reporting import (
     NotificationState,
     PlanState,
 )
+from services.common.store import upsert_newer
 from services.common.watermarks import raise_watermarks, read_watermark
 from services.reporting.domain.periods import Period
 from services.reporting.domain.rows import NotificationRow, ReviewRow
@@ -222,19 +222,8 @@ class Replica:
         return written
 
     async def _upsert(self, kind: Kind, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if not docs:
-            return []
-        ops = [UpdateOne({"_id": d["_id"], "version": {"$lt": d["version"]}}, {"$set": d}, upsert=True)
-               for d in docs]
-        try:
-            await self.db[kind.collection].bulk_write(ops, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(err.get("code") != 11000 for err in errors):
-                raise
-            stale = {err["index"] for err in errors}
-            return [d for i, d in enumerate(docs) if i not in stale]
-        return docs
+        stale = await upsert_newer(self.db[kind.collection], docs)
+        return [d for i, d in enumerate(docs) if i not in stale] if stale else docs
 
     async def raise_watermarks(
         self, marks: dict[str, datetime]

@@ -1,0 +1,63 @@
+"""`upsert_newer` against the real store: a version-guarded upsert per document in one
+command, "not newer" told by a duplicate key, and a command too large for one BSON document
+sent through the driver's bulk API instead."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.common.store import mongo_client, upsert_newer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def collection(stack: Any, prefix: str) -> AsyncIterator[AsyncCollection[dict[str, Any]]]:
+    client = mongo_client(stack.mongodb_url)
+    database = f"{prefix}store".replace(".", "_")
+    try:
+        yield client[database]["states"]
+    finally:
+        await client.drop_database(database)
+        await client.close()
+
+
+async def versions(collection: AsyncCollection[dict[str, Any]]) -> dict[str, int]:
+    return {d["_id"]: d["version"] async for d in collection.find({})}
+
+
+async def test_only_newer_versions_are_written_and_the_others_are_named(
+    collection: AsyncCollection[dict[str, Any]],
+) -> None:
+    assert await upsert_newer(collection, []) == set()
+    first = [{"_id": "a", "version": 2, "row": [1, None, False]},
+             {"_id": "b", "version": 1, "row": [2, 3, True]}]
+    assert await upsert_newer(collection, first) == set()
+
+    again = [
+        {"_id": "a", "version": 1, "row": [9, 9, True]},  # older: kept out
+        {"_id": "b", "version": 1, "row": [9, 9, True]},  # the same version: kept out
+        {"_id": "b", "version": 3, "row": [2, 4, True]},  # newer: written
+        {"_id": "c", "version": 1, "row": [5, None, False]},  # new: written
+    ]
+    assert await upsert_newer(collection, again) == {0, 1}
+    assert await versions(collection) == {"a": 2, "b": 3, "c": 1}
+    assert (await collection.find_one({"_id": "a"}) or {})["row"] == [1, None, False]
+    assert (await collection.find_one({"_id": "b"}) or {})["row"] == [2, 4, True]
+
+
+async def test_a_command_too_large_for_one_document_is_split_by_the_driver(
+    collection: AsyncCollection[dict[str, Any]],
+) -> None:
+    """17 documents of 1 MB: one `update` command would exceed 16 MiB."""
+    big = [{"_id": f"d{i}", "version": 1, "blob": "x" * 1_000_000} for i in range(17)]
+    assert await upsert_newer(collection, big) == set()
+    assert await versions(collection) == {f"d{i}": 1 for i in range(17)}
+
+    newer = [dict(doc, version=2) if i % 2 else doc for i, doc in enumerate(big)]
+    assert await upsert_newer(collection, newer) == {i for i in range(17) if i % 2 == 0}
+    assert await versions(collection) == {f"d{i}": 2 if i % 2 else 1 for i in range(17)}
