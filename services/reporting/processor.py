@@ -189,6 +189,7 @@ class SummaryProcessor:
                      marks: dict[str, datetime],
                      newest: dict[tuple[str, str], Newest]) -> None:
         """Into `newest`: the newest state document per entity of the events."""
+        correlations: dict[str, str] = {}
         for event in events:
             kind = KINDS[event.event_type]  # type: ignore[attr-defined]
             data = event.data  # type: ignore[attr-defined]
@@ -198,7 +199,7 @@ class SummaryProcessor:
             if known is None or mark > known:
                 marks[code] = mark
             if event.correlation_id:
-                touched[code].correlation_id = event.correlation_id
+                correlations[code] = event.correlation_id
             key = (kind.collection, f"{code}:{data.entity_id}")
             current = newest.get(key)
             if current is not None and current.doc["version"] >= data.version:
@@ -215,6 +216,8 @@ class SummaryProcessor:
                    "period": periods[0] if periods else None}
             doc.update(kind.body(state, held))
             newest[key] = Newest(kind, doc, held, periods)
+        for code, correlation_id in correlations.items():
+            touched[code].correlation_id = correlation_id
 
     @staticmethod
     def _chunk(newest: dict[tuple[str, str], Newest], touched: dict[str, Touched]) -> Chunk:

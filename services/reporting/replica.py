@@ -151,20 +151,26 @@ class Replica:
         return view
 
     def _remember(self, kind: Kind, docs: list[dict[str, Any]], held: dict[str, Any]) -> None:
+        if not kind.by_period:
+            for doc in docs:
+                view = self._views.get(doc["municipality_code"])
+                if view is not None:
+                    view.states[kind.collection][doc["_id"]] = held[doc["_id"]]
+            return
+        collection = kind.collection
         for doc in docs:
-            code = doc["municipality_code"]
-            if not kind.by_period:
-                if code in self._views:
-                    self._views[code].states[kind.collection][doc["_id"]] = held[doc["_id"]]
-                continue
-            where = (kind.collection, doc["_id"])
-            old = self._bucket_of.pop(where, None)
-            if old is not None and old in self._buckets:
-                self._buckets[old].pop(doc["_id"], None)
-            bucket = (kind.collection, code, doc["period"])
-            if bucket in self._buckets:
-                self._buckets[bucket][doc["_id"]] = held[doc["_id"]]
+            doc_id = doc["_id"]
+            where = (collection, doc_id)
+            bucket = (collection, doc["municipality_code"], doc["period"])
+            old = self._bucket_of.get(where)
+            if old is not None and old != bucket and old in self._buckets:
+                self._buckets[old].pop(doc_id, None)  # it moved to another period
+            rows = self._buckets.get(bucket)
+            if rows is not None:
+                rows[doc_id] = held[doc_id]
                 self._bucket_of[where] = bucket
+            elif old is not None:
+                del self._bucket_of[where]
 
     def _cache(self, key: tuple[str, str, str], bucket: dict[str, tuple[Any, ...]]) -> None:
         self._buckets[key] = bucket

@@ -68,8 +68,10 @@ class Period:
         here = local(instant)
         return cls(here.year, 1 if here.month <= 6 else 2)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
+        """`2024H1`; spelled once per period (`period_of_micros` hands out shared instances, and
+        every replicated state asks its period's name)."""
         return f"{self.year:04d}H{self.half}"
 
     def __str__(self) -> str:
