@@ -41,6 +41,9 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     topics.REPORTING: REPORTING_ADAPTER,
     topics.SUMMARIES: TypeAdapter(CommitteeSummaryPublished),
 }
+#: Their compiled validators, called directly on the fast path: `TypeAdapter.validate_json` is
+#: a Python wrapper around the same call (about 0.4 µs of the 5 µs a reporting record takes).
+_VALIDATORS = {topic: adapter.validator for topic, adapter in ADAPTERS.items()}
 _TYPES_ON_TOPIC: dict[str, set[str]] = {
     topic: {name for name, (_, t) in INPUT_TYPES.items() if t == topic}
     for topic in topics.INPUT_TOPICS
@@ -136,17 +139,17 @@ def decode(topic: str, raw: bytes | None) -> BaseModel | Rejection:
     The fast path validates straight from bytes (pydantic's Rust parser); only a failure, or
     a byte-level CPR hit, pays for a second parse to find the precise reason.
     """
-    adapter = ADAPTERS.get(topic)
-    if raw is not None and adapter is not None:
+    validator = _VALIDATORS.get(topic)
+    if raw is not None and validator is not None:
         try:
-            event = adapter.validate_json(raw)
+            event = validator.validate_json(raw)
         except (ValidationError, RecursionError):
             pass
         else:
             if contains_cpr(raw):
                 return Rejection("cpr_number", "a string contains a CPR-like number")
-            return event
-    return _diagnose(topic, raw, adapter)
+            return event  # type: ignore[no-any-return]
+    return _diagnose(topic, raw, ADAPTERS.get(topic))
 
 
 def _diagnose(topic: str, raw: bytes | None, adapter: TypeAdapter[Any] | None) -> Rejection:
