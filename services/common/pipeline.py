@@ -47,13 +47,17 @@ Deliver = Callable[[Any, list["ConsumerRecord"]], Awaitable[None]]
 
 
 def next_offsets(records: list[ConsumerRecord]) -> dict[TopicPartition, int]:
-    """Per partition, the offset after the batch's last record: what its commit says."""
-    offsets: dict[TopicPartition, int] = {}
+    """Per partition, the offset after the batch's last record: what its commit says.
+
+    (Keyed by plain tuples while scanning: a `TopicPartition` is built in Python, once per
+    partition rather than once per record.)
+    """
+    ends: dict[tuple[str, int], int] = {}
     for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        if record.offset >= offsets.get(tp, -1):
-            offsets[tp] = record.offset + 1
-    return offsets
+        key = (record.topic, record.partition)
+        if record.offset >= ends.get(key, -1):
+            ends[key] = record.offset + 1
+    return {TopicPartition(*key): end for key, end in ends.items()}
 
 
 async def commit_batch(consumer: AIOKafkaConsumer | None, offsets: dict[TopicPartition, int]) -> bool:
