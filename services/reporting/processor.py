@@ -227,12 +227,13 @@ class SummaryProcessor:
             code = doc["municipality_code"]
             chunk.by_kind[kind].append((doc, held))
             chunk.periods[code].update(periods)
-            # Written now or stored already: either way re-derive. A batch redelivered after
-            # a crash between its state writes and its summaries finds its states stored,
-            # and must still recompute (an unchanged summary is not republished).
-            entry = touched[code]
-            entry.periods.update(periods)
-            entry.everything |= not kind.by_period
+            if not kind.by_period:
+                touched[code].everything = True
+        # Written now or stored already: either way re-derive. A batch redelivered after a
+        # crash between its state writes and its summaries finds its states stored, and must
+        # still recompute (an unchanged summary is not republished).
+        for code, names in chunk.periods.items():
+            touched[code].periods |= names
         return chunk
 
     async def _write(self, chunk: Chunk) -> None:
