@@ -497,3 +497,22 @@ def test_an_accepted_timestamp_converts_to_utc_and_local_time(timestamp: str) ->
         return
     result.occurred_at.astimezone(UTC)  # type: ignore[attr-defined]
     result.occurred_at.astimezone(ZoneInfo("Europe/Copenhagen"))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("timestamp", "accepted"), [
+    ("1900-01-01T00:00:00+00:00", True),
+    ("1900-01-01T00:30:00-01:00", True),  # 01:30 UTC
+    ("2999-12-31T23:59:59.999999+00:00", True),
+    ("3000-01-01T00:30:00+01:00", True),  # 23:30 UTC on 31 December 2999
+    ("1899-12-31T23:59:59.999999+00:00", False),
+    ("1900-01-01T00:30:00+01:00", False),  # 23:30 UTC on 31 December 1899
+    ("2999-12-31T23:30:00-01:00", False),  # 00:30 UTC on 1 January 3000
+])
+def test_a_timestamp_must_lie_in_the_utc_years_1900_to_2999(timestamp: str, accepted: bool) -> None:
+    result = decode(topics.NOTIFICATIONS, encode(valid("notification.received", occurred_at=timestamp)))
+    if accepted:
+        assert not isinstance(result, Rejection)
+    else:
+        assert isinstance(result, Rejection)
+        assert result.reason == "invalid_event"
+        assert "occurred_at" in result.detail
