@@ -38,8 +38,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from pydantic_core import to_json
-from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
 
 from schemas import topics
 from schemas.common import EnvelopeFields
@@ -47,6 +45,7 @@ from schemas.decode import Rejection, decode
 from schemas.reporting import REPORTING_SCHEMA_VERSION
 from services.common.dlq import report_rejections
 from services.common.records import OutRecord
+from services.common.store import upsert_guarded
 from services.common.watermarks import raise_watermarks
 
 if TYPE_CHECKING:
@@ -366,18 +365,13 @@ class ProjectionEngine:
             by_collection.setdefault(entity.kind.collection, []).append(entity)
         conflicts: list[_Entity] = []
         for collection, group in by_collection.items():
-            ops = [self._upsert(e) for e in group]
-            try:
-                await self.db[collection].bulk_write(ops, ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(err.get("code") != 11000 for err in errors):
-                    raise
-                conflicts.extend(group[err["index"]] for err in errors)
+            refused = await upsert_guarded(self.db[collection], [self._upsert(e) for e in group])
+            conflicts.extend(group[index] for index in sorted(refused))
         return conflicts
 
     @staticmethod
-    def _upsert(entity: _Entity) -> UpdateOne:
+    def _upsert(entity: _Entity) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The entity's document, guarded by the version read."""
         assert entity.state is not None
         document = {
             "municipality_code": entity.municipality_code,
@@ -387,8 +381,7 @@ class ProjectionEngine:
             "state": entity.dumped,
             **entity.kind.index_fields(entity.state),
         }
-        guard = {"_id": entity.doc_id, "version": entity.read_version}
-        return UpdateOne(guard, {"$set": document}, upsert=True)
+        return {"_id": entity.doc_id, "version": entity.read_version}, document
 
     def _reporting_record(self, entity: _Entity, watermark: str, now: str) -> OutRecord:
         """The entity's current state as a reporting event (event-carried state transfer).

@@ -47,23 +47,31 @@ async def store_answers(client: AsyncMongoClient[dict[str, Any]], database: str)
 
 async def upsert_newer(collection: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> set[int]:
     """Upsert each document (by `_id`) unless the stored one has its `version` or a newer one;
-    returns the indexes of the documents that were not newer.
+    returns the indexes of the documents that were not newer."""
+    return await upsert_guarded(
+        collection, [({"_id": doc["_id"], "version": {"$lt": doc["version"]}}, doc) for doc in docs])
 
-    The filter `{_id, version < new}` matches nothing when the stored version is not older, and
-    the upsert then collides with the stored `_id` (duplicate key): "not newer" is found in
-    the same round trip, without a read. Sent as one plain `update` command: the driver's bulk
-    API builds and validates an `UpdateOne` per document in Python, which for the small
-    documents written here costs about as much as encoding and sending them. A command too
-    large for one BSON document (16 MiB) goes through the bulk API instead, which splits it.
+
+async def upsert_guarded(collection: AsyncCollection[dict[str, Any]],
+                         writes: list[tuple[dict[str, Any], dict[str, Any]]]) -> set[int]:
+    """For each `(guard, fields)`: `$set` the fields on the document the guard matches, or insert
+    it; returns the indexes whose guard refused the write.
+
+    A guard names the document's `_id` and a condition on its version. When the stored document
+    fails the condition, the guard matches nothing and the upsert collides with the stored `_id`
+    (duplicate key): refused, found in the same round trip, without a read. Sent as one plain
+    `update` command: the driver's bulk API builds and validates an `UpdateOne` per document in
+    Python, which for small documents costs about as much as encoding and sending them. A
+    command too large for one BSON document (16 MiB) goes through the bulk API instead, which
+    splits it.
     """
-    if not docs:
+    if not writes:
         return set()
-    updates = [{"q": {"_id": doc["_id"], "version": {"$lt": doc["version"]}}, "u": {"$set": doc},
-                "upsert": True} for doc in docs]
+    updates = [{"q": guard, "u": {"$set": fields}, "upsert": True} for guard, fields in writes]
     try:
         reply = await collection.database.command("update", collection.name, updates=updates, ordered=False)
     except DocumentTooLarge:
-        ops = [UpdateOne(u["q"], u["u"], upsert=True) for u in updates]
+        ops = [UpdateOne(guard, {"$set": fields}, upsert=True) for guard, fields in writes]
         try:
             await collection.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
@@ -74,8 +82,9 @@ async def upsert_newer(collection: AsyncCollection[dict[str, Any]], docs: list[d
 
 
 def not_newer(reply: Mapping[str, Any]) -> set[int]:
-    """The indexes that collided on `_id` in an unordered upsert's reply (the command's, or a
-    `BulkWriteError`'s details); any other write error is raised as a `BulkWriteError`."""
+    """The indexes that collided on `_id` (refused by their guard) in an unordered upsert's reply
+    (the command's, or a `BulkWriteError`'s details); any other write error is raised as a
+    `BulkWriteError`."""
     errors: list[dict[str, Any]] = reply.get("writeErrors", [])
     concern = reply.get("writeConcernError") or reply.get("writeConcernErrors")
     if concern or any(err.get("code") != DUPLICATE_KEY for err in errors):

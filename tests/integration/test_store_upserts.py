@@ -1,6 +1,6 @@
-"""`upsert_newer` against the real store: a version-guarded upsert per document in one
-command, "not newer" told by a duplicate key, and a command too large for one BSON document
-sent through the driver's bulk API instead."""
+"""`upsert_newer` and `upsert_guarded` against the real store: a version-guarded upsert per
+document in one command, a refusal told by a duplicate key, and a command too large for one
+BSON document sent through the driver's bulk API instead."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.common.store import mongo_client, upsert_newer
+from services.common.store import mongo_client, upsert_guarded, upsert_newer
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +61,20 @@ async def test_a_command_too_large_for_one_document_is_split_by_the_driver(
     newer = [dict(doc, version=2) if i % 2 else doc for i, doc in enumerate(big)]
     assert await upsert_newer(collection, newer) == {i for i in range(17) if i % 2 == 0}
     assert await versions(collection) == {f"d{i}": 2 if i % 2 else 1 for i in range(17)}
+
+
+async def test_a_guard_on_the_version_read_refuses_a_write_based_on_a_stale_read(
+    collection: AsyncCollection[dict[str, Any]],
+) -> None:
+    """The owning services' optimistic concurrency: write only over the version they read."""
+    first = ({"_id": "e", "version": 0}, {"version": 1, "state": "one"})
+    assert await upsert_guarded(collection, [first]) == set()
+    refused = await upsert_guarded(collection, [
+        ({"_id": "e", "version": 0}, {"version": 2, "state": "stale"}),  # read before the first write
+        ({"_id": "f", "version": 0}, {"version": 1, "state": "new"}),
+    ])
+    assert refused == {0}
+    assert await versions(collection) == {"e": 1, "f": 1}
+    fresh = ({"_id": "e", "version": 1}, {"version": 2, "state": "two"})
+    assert await upsert_guarded(collection, [fresh]) == set()
+    assert (await collection.find_one({"_id": "e"}) or {})["state"] == "two"
