@@ -78,10 +78,10 @@ async def upsert_guarded(collection: AsyncCollection[dict[str, Any]],
             reply = exc.details
         else:
             return set()
-    return not_newer(reply)
+    return refused_indexes(reply)
 
 
-def not_newer(reply: Mapping[str, Any]) -> set[int]:
+def refused_indexes(reply: Mapping[str, Any]) -> set[int]:
     """The indexes that collided on `_id` (refused by their guard) in an unordered upsert's reply
     (the command's, or a `BulkWriteError`'s details); any other write error is raised as a
     `BulkWriteError`."""
