@@ -57,13 +57,13 @@ async def upsert_guarded(collection: AsyncCollection[dict[str, Any]],
     """For each `(guard, fields)`: `$set` the fields on the document the guard matches, or insert
     it; returns the indexes whose guard refused the write.
 
-    A guard names the document's `_id` and a condition on its version. When the stored document
-    fails the condition, the guard matches nothing and the upsert collides with the stored `_id`
-    (duplicate key): refused, found in the same round trip, without a read. Sent as one plain
-    `update` command: the driver's bulk API builds and validates an `UpdateOne` per document in
-    Python, which for small documents costs about as much as encoding and sending them. A
-    command too large for one BSON document (16 MiB) goes through the bulk API instead, which
-    splits it.
+    A guard names the document's `_id` and a condition on one of its fields (a version, a
+    watermark read). When the stored document fails the condition, the guard matches nothing
+    and the upsert collides with the stored `_id` (duplicate key): refused, found in the same
+    round trip, without a read. Sent as one plain `update` command: the driver's bulk API
+    builds and validates an `UpdateOne` per document in Python, which for small documents
+    costs about as much as encoding and sending them. A command too large for one BSON
+    document (16 MiB) goes through the bulk API instead, which splits it.
     """
     if not writes:
         return set()

@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
+from services.common.store import upsert_guarded
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.collection import AsyncCollection
@@ -41,27 +40,21 @@ async def raise_watermarks(
     for _round in range(MAX_ROUNDS):
         cursor = collection.find({"_id": {"$in": list(pending)}})
         stored = {d["_id"]: d.get("watermark") async for d in cursor}
-        ops, codes = [], []
+        writes: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        codes: list[str] = []
         for code, mark in pending.items():
             before = stored.get(code)
             wanted = stamp(mark)
             if before is not None and before >= wanted:
                 result[code] = (unstamp(before), unstamp(before))
                 continue
-            guard = {"_id": code, "watermark": before}
-            ops.append(UpdateOne(guard, {"$set": {"watermark": wanted}}, upsert=True))
+            writes.append(({"_id": code, "watermark": before}, {"watermark": wanted}))
             codes.append(code)
             result[code] = (unstamp(before) if before else None, unstamp(wanted))
-        if not ops:
+        refused = await upsert_guarded(collection, writes)
+        if not refused:
             return result
-        try:
-            await collection.bulk_write(ops, ordered=False)
-            return result
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(err.get("code") != 11000 for err in errors):
-                raise
-            pending = {codes[err["index"]]: pending[codes[err["index"]]] for err in errors}
+        pending = {codes[index]: pending[codes[index]] for index in refused}
     raise RuntimeError("watermarks kept conflicting; the batch will be retried")
 
 
