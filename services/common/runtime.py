@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from aiokafka import ConsumerRebalanceListener
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from fastapi import APIRouter, FastAPI, Response
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -185,6 +185,24 @@ class Runtime:
                 self.metrics.lag.labels(
                     self.settings.service, self.settings.unprefixed(tp.topic), str(tp.partition)
                 ).set(max(highwater - position, 0))
+
+    def waiting_after(self, ends: dict[tuple[str, int], int]) -> set[tuple[str, int]]:
+        """The partitions on which records wait after `ends` (per (topic, partition), the offset
+        after a batch's last record), by the high watermark of the consumer's last fetch.
+
+        That watermark only grows, so a stale one can miss records but never invents any: a
+        partition named here does have records after the batch.
+        """
+        consumer = getattr(self.subscriber, "consumer", None)
+        if consumer is None:
+            return set()
+        owned = consumer.assignment()
+        waiting = set()
+        for (topic, partition), end in ends.items():
+            where = TopicPartition(topic, partition)
+            if where in owned and (highwater := consumer.highwater(where)) is not None and highwater > end:
+                waiting.add((topic, partition))
+        return waiting
 
     def assigned(self) -> bool:
         consumer = getattr(self.subscriber, "consumer", None)

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     #: How long the broker may hold a fetch when no records are waiting. aiokafka's 500 ms
     #: adds up to half a second per hop; the embedded broker always waits it out.
     fetch_max_wait_ms: int = Field(default=100, ge=1, alias="TASKFORCE_FETCH_MAX_WAIT_MS")
+    #: While records wait on a municipality's partition, its summaries are recomputed once the
+    #: partition is caught up, but at least this often (0: after every batch).
+    summary_max_delay_ms: int = Field(default=1000, ge=0, alias="TASKFORCE_SUMMARY_MAX_DELAY_MS")
     log_level: str = Field(default="INFO", alias="TASKFORCE_LOG_LEVEL")
     log_file: Path | None = Field(default=None, alias="TASKFORCE_LOG_FILE")
     group_suffix: str = Field(default="", alias="TASKFORCE_GROUP_SUFFIX")

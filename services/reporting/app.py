@@ -27,7 +27,7 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
     replica = Replica(runtime.db)
     processor = SummaryProcessor(settings, replica, runtime, runtime.metrics)
     runtime.startup.append(processor.setup)
-    attach_consumer(runtime, BatchSteps(processor.prepare, processor.apply), on_rebalance=replica.forget)
+    attach_consumer(runtime, BatchSteps(processor.prepare, processor.apply), on_rebalance=processor.forget)
     runtime.before_replay = processor.start_replay
     runtime.after_replay = processor.refresh_all
     secret = settings.session_secret

@@ -3,9 +3,11 @@
 Per batch: note the periods that now have events, upsert the newest version of every
 entity state (older versions are ignored), raise each municipality's watermark, then
 recompute only the periods that can have changed (from the replica's memory, see
-`Replica`) and let the pure lifecycle decide what to publish. Summaries are saved as
-`pending` before they are sent and marked sent afterwards, so a crash in between
-republishes them on restart instead of losing them.
+`Replica`) and let the pure lifecycle decide what to publish. While records still wait on a
+municipality's partition, its recomputation is owed instead, and done once (see
+`services.reporting.owed`). Summaries are saved as `pending` before they are sent and
+marked sent afterwards, so a crash in between republishes them on restart instead of
+losing them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ from services.common.records import OutRecord, publish_all
 from services.reporting.domain.lifecycle import Published, decide
 from services.reporting.domain.periods import Period, period_of_micros, utc
 from services.reporting.domain.summary import figures_key, summary_of
+from services.reporting.owed import Move, OwedSummaries, Partition, Touched
 from services.reporting.replica import KINDS, Kind, Replica, periods_of
 
 if TYPE_CHECKING:
@@ -44,17 +48,6 @@ log = logging.getLogger(__name__)
 SUMMARY_NAMESPACE = uuid.UUID("0b7f2d9e-53c1-4f0a-8f77-5a2f3c9d1e42")
 
 
-@dataclass
-class Touched:
-    """What a batch changed for one municipality."""
-
-    periods: set[str] = field(default_factory=set)
-    everything: bool = False  # a course, plan, milestone or meeting changed: all periods
-    final: set[str] = field(default_factory=set)
-    republish: set[str] = field(default_factory=set)
-    correlation_id: str | None = None
-
-
 #: States written per chunk; one chunk's writes overlap the building of the next chunk's
 #: documents, which yields to the event loop every `PIECE_RECORDS` so the write can go on.
 CHUNK_RECORDS = 500
@@ -62,11 +55,16 @@ CHUNK_RECORDS = 500
 
 @dataclass
 class Decoded:
-    """A decoded batch: state events, summary commands, and dead letters for the rest."""
+    """A decoded batch: state events, summary commands, and dead letters for the rest; and
+    where it came from: its partitions, those on which records wait after it, and the
+    partition of each municipality's states (by record key, the municipality code)."""
 
     states: list[EnvelopeFields] = field(default_factory=list)
     commands: list[SummaryRequested] = field(default_factory=list)
     dead_letters: list[OutRecord] = field(default_factory=list)
+    partitions: set[Partition] = field(default_factory=set)
+    waiting: set[Partition] = field(default_factory=set)
+    partition_of: dict[bytes | None, Partition] = field(default_factory=dict)
 
 
 class Newest(NamedTuple):
@@ -100,9 +98,19 @@ class SummaryProcessor:
         #: During a rebuild's replay only the replica is written; summaries wait for the end.
         self.replaying = False
         self.batches_written = 0
+        self.owed = OwedSummaries(settings.summary_max_delay_ms / 1000)
+        #: Partitions whose stored notes of owed summaries were read since partitions last moved.
+        self.recovered: set[Partition] = set()
 
     async def setup(self) -> None:
         await self.replica.setup()
+
+    def forget(self) -> None:
+        """Partitions moved: drop the replica's memory and what is owed (noted in the store,
+        it is read again from there for the partitions this process gets)."""
+        self.replica.forget()
+        self.owed.clear()
+        self.recovered.clear()
 
     async def apply_batch(self, records: list[ConsumerRecord]) -> list[OutRecord]:
         """Both steps in sequence (tests and tools use this)."""
@@ -113,6 +121,15 @@ class SummaryProcessor:
         being applied."""
         valid, rejected = await split_batch_in_pieces(records, self.settings)
         decoded = Decoded(dead_letters=report_rejections(rejected, self.settings, self.metrics))
+        ends: dict[Partition, int] = {}
+        states_topic = self.settings.topic(topics.REPORTING)
+        for record in records:
+            where = (record.topic, record.partition)
+            ends[where] = record.offset + 1
+            if record.topic == states_topic:
+                decoded.partition_of[record.key] = where
+        decoded.partitions = set(ends)
+        decoded.waiting = self.runtime.waiting_after(ends)
         for event in valid:
             if isinstance(event, SummaryRequested):
                 decoded.commands.append(event)
@@ -142,15 +159,40 @@ class SummaryProcessor:
             os._exit(137)  # test-only fault hook: after the state writes, before summaries and commit
         if self.replaying:
             return list(decoded.dead_letters)
-        summaries: list[dict[str, Any]] = []
+        await self._recover(decoded.partitions)
+        now = time.monotonic()
         for code, entry in touched.items():
-            summaries += await self._refresh(code, entry, moves.get(code))
+            self.owed.add(code, entry, moves.get(code), decoded.partition_of.get(code.encode()), now)
+        due = self.owed.due(decoded.partitions, decoded.waiting, now, everything=bool(decoded.commands))
+        notes = self.owed.to_note(due)
+        if notes:
+            await self.replica.note_owed(notes)  # before this batch's offsets are committed
+            self.owed.mark_noted(notes)
+        for code in touched.keys() - set(due):
+            await self.replica.keep_rows(code, touched[code].periods)
+        summaries: list[dict[str, Any]] = []
+        for code in due:
+            owed = self.owed[code]
+            summaries += await self._refresh(code, owed.touched, owed.move)
         await self._publish(summaries)
+        await self.replica.settle_owed([code for code in due if self.owed[code].noted])
+        self.owed.settle(due)
         return list(decoded.dead_letters)
+
+    async def _recover(self, partitions: set[Partition]) -> None:
+        """Take over what is owed on partitions this process has not read the notes of since
+        partitions last moved (a crash, or another process that owned them)."""
+        new = partitions - self.recovered
+        if not new:
+            return
+        now = time.monotonic()
+        for code, partition in (await self.replica.owed_on(new)).items():
+            self.owed.add(code, Touched(everything=True), None, partition, now, noted=True)
+        self.recovered |= new
 
     async def _replicate(
         self, states: list[EnvelopeFields], touched: dict[str, Touched],
-    ) -> dict[str, tuple[datetime | None, datetime]]:
+    ) -> dict[str, Move]:
         """Upsert the newest state per entity, a chunk at a time, and raise the watermarks;
         returns how each municipality's watermark moved.
 
@@ -241,8 +283,7 @@ class SummaryProcessor:
             await self.replica.upsert_states(kind, [doc for doc, _ in entries],
                                              {doc["_id"]: held for doc, held in entries})
 
-    async def _refresh(self, code: str, entry: Touched,
-                       move: tuple[datetime | None, datetime] | None) -> list[dict[str, Any]]:
+    async def _refresh(self, code: str, entry: Touched, move: Move | None) -> list[dict[str, Any]]:
         """Recompute the periods that may have changed; return the summaries to publish."""
         view = await self.replica.view(code)
         watermark = view.watermark
@@ -274,19 +315,21 @@ class SummaryProcessor:
 
     def start_replay(self) -> None:
         """A rebuild drops the replica and replays: hold back summaries, trust no cache."""
-        self.replica.forget()
+        self.forget()
         self.replaying = True
 
     async def refresh_all(self) -> None:
-        """Recompute every municipality's periods (after a replay); publish only real changes."""
+        """Recompute every municipality's periods (after a replay); publish only real changes.
+        Nothing is owed afterwards."""
         self.replaying = False
         summaries: list[dict[str, Any]] = []
         for code in await self.replica.municipality_codes():
             summaries += await self._refresh(code, Touched(everything=True), None)
         await self._publish(summaries)
+        await self.replica.settle_owed(None)
+        self.owed.clear()
 
-    def _dirty(self, known: list[Period], entry: Touched,
-               move: tuple[datetime | None, datetime] | None) -> list[Period]:
+    def _dirty(self, known: list[Period], entry: Touched, move: Move | None) -> list[Period]:
         """Periods whose summary may differ now, in order; a change also dirties the next
         period, whose highlights compare with it."""
         dirty: set[Period] = set()

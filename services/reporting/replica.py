@@ -24,6 +24,7 @@ from services.common.watermarks import raise_watermarks, read_watermark
 from services.reporting.domain.periods import Period
 from services.reporting.domain.rows import NotificationRow, ReviewRow
 from services.reporting.domain.summary import MunicipalityInputs, SummaryInputs, event_instants
+from services.reporting.owed import Partition
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
@@ -72,8 +73,12 @@ KINDS: dict[str, Kind] = {
     "reporting.meeting_changed": Kind("meetings", MeetingState),
 }
 SMALL_KINDS = [kind for kind in KINDS.values() if not kind.by_period]
+BY_PERIOD_KINDS = [kind for kind in KINDS.values() if kind.by_period]
 SUMMARIES = "summaries"
 MUNICIPALITIES = "municipalities"
+#: One note per municipality whose summaries are owed a recomputation, with the partition its
+#: states come from (see `services.reporting.owed`).
+OWED = "owed_summaries"
 #: One document per (municipality, period) with events. (Not an $addToSet array: the
 #: embedded store ignores $addToSet on a missing field, and plain upserts work everywhere.)
 PERIODS = "periods"
@@ -193,6 +198,13 @@ class Replica:
         self._cache(key, bucket)
         return bucket.values()
 
+    async def keep_rows(self, code: str, periods: Iterable[str]) -> None:
+        """Have the periods' rows in memory (read once, then kept up to date by every write),
+        so a recomputation owed for later does not read them back whole from the store."""
+        for name in periods:
+            for kind in BY_PERIOD_KINDS:
+                await self._rows(kind, code, name)
+
     async def summary_inputs(self, code: str, period: Period) -> SummaryInputs:
         """What the period's summary is computed from (see `SummaryInputs`)."""
         view = await self.view(code)
@@ -212,6 +224,7 @@ class Replica:
         await self.db[SUMMARIES].create_index([("municipality_code", 1)])
         await self.db[SUMMARIES].create_index([("pending", 1)])
         await self.db[PERIODS].create_index([("municipality_code", 1)])
+        await self.db[OWED].create_index([("topic", 1), ("partition", 1)])
 
     async def upsert_states(
         self, kind: Kind, docs: list[dict[str, Any]], held: dict[str, Any]
@@ -258,6 +271,24 @@ class Replica:
                 for kind in KINDS.values():
                     if kind.by_period and (kind.collection, code, name) not in self._buckets:
                         self._cache((kind.collection, code, name), {})
+
+    async def note_owed(self, notes: dict[str, Partition]) -> None:
+        """Store that these municipalities' summaries are owed, with their partitions."""
+        await self.db[OWED].bulk_write(
+            [UpdateOne({"_id": code}, {"$set": {"topic": topic, "partition": partition}}, upsert=True)
+             for code, (topic, partition) in notes.items()], ordered=False)
+
+    async def owed_on(self, partitions: set[Partition]) -> dict[str, Partition]:
+        """The stored notes of owed summaries on these partitions."""
+        query = {"$or": [{"topic": topic, "partition": partition} for topic, partition in sorted(partitions)]}
+        return {d["_id"]: (d["topic"], d["partition"]) async for d in self.db[OWED].find(query)}
+
+    async def settle_owed(self, codes: list[str] | None) -> None:
+        """Remove the notes of these municipalities (None: of all)."""
+        if codes is None:
+            await self.db[OWED].delete_many({})
+        elif codes:
+            await self.db[OWED].delete_many({"_id": {"$in": codes}})
 
     async def municipality_codes(self) -> list[str]:
         return sorted([d["_id"] async for d in self.db[MUNICIPALITIES].find({}, {"_id": 1})])
