@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
 
 _NAME = re.compile(r"^(\d{4})H([12])$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def utc(instant: datetime) -> datetime:
@@ -31,7 +31,7 @@ def micros(instant: datetime) -> int:
     compare when a half-year's worth of instants is filtered again and again."""
     if instant.tzinfo is None:
         raise ValueError(f"naive datetime: {instant!r}")
-    return (instant - _EPOCH) // _MICROSECOND  # aware arithmetic is UTC arithmetic
+    return (instant - EPOCH) // MICROSECOND  # aware arithmetic is UTC arithmetic
 
 
 def local(instant: datetime) -> datetime:
@@ -134,7 +134,7 @@ def visible_before(period: Period, as_of: datetime) -> int:
     return min(bounds_micros(period)[1], micros(as_of) + 1)
 
 
-_AVERAGE_YEAR = timedelta(days=365.2425) // _MICROSECOND
+_AVERAGE_YEAR = timedelta(days=365.2425) // MICROSECOND
 
 
 @functools.lru_cache(maxsize=1024)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from schemas.events import Phase
 from schemas.reporting import CaseReviewState, NotificationState
-from services.reporting.domain.periods import micros
+from services.reporting.domain.periods import EPOCH, MICROSECOND, micros
 
 #: The rated dimensions of a case review, in the order `ReviewRow.ratings` holds them.
 DIMENSIONS: tuple[str, ...] = ("assessment", "intervention", "follow_up", "involvement")
@@ -30,9 +30,12 @@ class NotificationRow(NamedTuple):
 
     @classmethod
     def of(cls, state: NotificationState) -> NotificationRow:
+        # `micros`, inlined: this runs for every notification state replicated (about 0.3 µs
+        # of the 1.5 µs it takes). The contract's instants are aware; a naive one would raise.
+        received, assessed = state.received_at, state.assessed_at
         return cls(
-            micros(state.received_at) if state.received_at is not None else None,
-            micros(state.assessed_at) if state.assessed_at is not None else None,
+            None if received is None else (received - EPOCH) // MICROSECOND,
+            None if assessed is None else (assessed - EPOCH) // MICROSECOND,
             state.urgent is True,
         )
 
