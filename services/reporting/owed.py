@@ -18,6 +18,7 @@ Pure bookkeeping, no I/O: unit-tested in `tests/unit/reporting/test_reporting_ow
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -98,28 +99,28 @@ class OwedSummaries:
         owed.noted = owed.noted or noted
 
     def due(self, batch: set[Partition], waiting: set[Partition], now: float,
-            everything: bool = False) -> list[str]:
+            everything: bool = False) -> dict[str, Owed]:
         """The municipalities to recompute now, after a batch from the partitions `batch`, of
         which records still wait on `waiting`. All of them when `everything` (a command) or
         when one has been owed for `max_delay`; else those whose partition is caught up (or
         unknown). One owed on a partition not in this batch stays owed: its records still wait,
         and a later batch brings them."""
         if everything or any(now - owed.since >= self.max_delay for owed in self.owed.values()):
-            return list(self.owed)
-        return [code for code, owed in self.owed.items()
-                if owed.partition is None or (owed.partition in batch and owed.partition not in waiting)]
+            return dict(self.owed)
+        return {code: owed for code, owed in self.owed.items()
+                if owed.partition is None or (owed.partition in batch and owed.partition not in waiting)}
 
-    def to_note(self, due: list[str]) -> dict[str, Partition]:
+    def to_note(self, due: dict[str, Owed]) -> dict[str, Partition]:
         """The owed municipalities, not due now, whose note is not yet stored."""
-        skip = set(due)
         return {code: owed.partition for code, owed in self.owed.items()
-                if code not in skip and not owed.noted and owed.partition is not None}
+                if code not in due and not owed.noted and owed.partition is not None}
 
     def mark_noted(self, codes: dict[str, Partition]) -> None:
         for code in codes:
             self.owed[code].noted = True
 
-    def settle(self, codes: list[str]) -> None:
-        """Forget the recomputed municipalities (their stored notes are removed first)."""
+    def settle(self, codes: Iterable[str]) -> None:
+        """Forget the recomputed municipalities (their stored notes are removed first). One
+        already forgotten (partitions moved meanwhile) is skipped."""
         for code in codes:
-            del self.owed[code]
+            self.owed.pop(code, None)

@@ -168,14 +168,13 @@ class SummaryProcessor:
         if notes:
             await self.replica.note_owed(notes)  # before this batch's offsets are committed
             self.owed.mark_noted(notes)
-        for code in touched.keys() - set(due):
+        for code in touched.keys() - due.keys():
             await self.replica.keep_rows(code, touched[code].periods)
         summaries: list[dict[str, Any]] = []
-        for code in due:
-            owed = self.owed[code]
+        for code, owed in due.items():  # a snapshot: a rebalance may clear what is owed meanwhile
             summaries += await self._refresh(code, owed.touched, owed.move)
         await self._publish(summaries)
-        await self.replica.settle_owed([code for code in due if self.owed[code].noted])
+        await self.replica.settle_owed([code for code, owed in due.items() if owed.noted])
         self.owed.settle(due)
         return list(decoded.dead_letters)
 
