@@ -16,12 +16,12 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener
 from fastapi import APIRouter, FastAPI, Response
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -39,7 +39,7 @@ from services.common.records import OutRecord, producer, publish_all
 from services.common.store import TRANSIENT_ERRORS, mongo_client, store_answers
 
 if TYPE_CHECKING:
-    from aiokafka import AIOKafkaProducer, ConsumerRecord
+    from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
     from pymongo import AsyncMongoClient
     from pymongo.asynchronous.database import AsyncDatabase
 
@@ -186,9 +186,10 @@ class Runtime:
                     self.settings.service, self.settings.unprefixed(tp.topic), str(tp.partition)
                 ).set(max(highwater - position, 0))
 
-    def waiting_after(self, ends: dict[tuple[str, int], int]) -> set[tuple[str, int]]:
-        """The partitions on which records wait after `ends` (per (topic, partition), the offset
-        after a batch's last record), by the high watermark of the consumer's last fetch.
+    def waiting_after(self, ends: Mapping[TopicPartition, int]) -> set[TopicPartition]:
+        """The partitions on which records wait after `ends` (per partition, the offset after a
+        batch's last record: `pipeline.next_offsets`), by the high watermark of the consumer's
+        last fetch.
 
         That watermark only grows, so a stale one can miss records but never invents any: a
         partition named here does have records after the batch.
@@ -197,12 +198,8 @@ class Runtime:
         if consumer is None:
             return set()
         owned = consumer.assignment()
-        waiting = set()
-        for (topic, partition), end in ends.items():
-            where = TopicPartition(topic, partition)
-            if where in owned and (highwater := consumer.highwater(where)) is not None and highwater > end:
-                waiting.add((topic, partition))
-        return waiting
+        return {where for where, end in ends.items()
+                if where in owned and (consumer.highwater(where) or 0) > end}
 
     def assigned(self) -> bool:
         consumer = getattr(self.subscriber, "consumer", None)

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-#: A partition, as (topic, partition number).
+#: A partition, as (topic, partition number); aiokafka's `TopicPartition` is one such tuple.
 Partition = tuple[str, int]
 #: How a municipality's watermark moved: (before, after); before is None for its first.
 Move = tuple[datetime | None, datetime]

@@ -29,6 +29,7 @@ from schemas.commands import SummaryRequested
 from schemas.common import EnvelopeFields
 from schemas.summary import SummaryData, SummaryStatus
 from services.common.dlq import report_rejections
+from services.common.pipeline import next_offsets
 from services.common.projection import PIECE_RECORDS, split_batch_in_pieces
 from services.common.records import OutRecord, publish_all
 from services.reporting.domain.lifecycle import Published, decide
@@ -121,15 +122,13 @@ class SummaryProcessor:
         being applied."""
         valid, rejected = await split_batch_in_pieces(records, self.settings)
         decoded = Decoded(dead_letters=report_rejections(rejected, self.settings, self.metrics))
-        ends: dict[Partition, int] = {}
-        states_topic = self.settings.topic(topics.REPORTING)
-        for record in records:
-            where = (record.topic, record.partition)
-            ends[where] = record.offset + 1
-            if record.topic == states_topic:
-                decoded.partition_of[record.key] = where
+        ends = next_offsets(records)
         decoded.partitions = set(ends)
         decoded.waiting = self.runtime.waiting_after(ends)
+        states_topic = self.settings.topic(topics.REPORTING)
+        for record in records:
+            if record.topic == states_topic:
+                decoded.partition_of[record.key] = (record.topic, record.partition)
         for event in valid:
             if isinstance(event, SummaryRequested):
                 decoded.commands.append(event)

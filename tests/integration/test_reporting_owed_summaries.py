@@ -166,10 +166,10 @@ async def test_the_consumer_names_the_partitions_with_records_after_a_batch(stac
                 records.extend(part)
         runtime = Runtime.__new__(Runtime)
         runtime.subscriber = SimpleNamespace(consumer=consumer)
-        where = (topic, records[0].partition)
+        where = TopicPartition(topic, records[0].partition)
         assert runtime.waiting_after({where: records[0].offset + 1}) == {where}
         assert runtime.waiting_after({where: records[2].offset + 1}) == set()
-        assert runtime.waiting_after({(topic, 99): 0}) == set()  # not assigned: nothing known
-        assert TopicPartition(*where) in consumer.assignment()
+        assert runtime.waiting_after({TopicPartition(topic, 99): 0}) == set()  # not assigned: nothing known
+        assert where in consumer.assignment()
     finally:
         await consumer.stop()
