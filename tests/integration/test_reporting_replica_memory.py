@@ -5,13 +5,11 @@ holds is what a fresh process reads back from the store."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from schemas.reporting import NotificationState
-from services.common.store import mongo_client
 from services.reporting.domain.periods import Period
 from services.reporting.domain.rows import NotificationRow
 from services.reporting.replica import KINDS, Replica
@@ -20,17 +18,6 @@ pytestmark = pytest.mark.integration
 
 NOTIFICATION = KINDS["reporting.notification_changed"]
 H1, H2 = Period(2024, 1), Period(2024, 2)
-
-
-@pytest.fixture
-async def database(stack: Any, prefix: str) -> AsyncIterator[Any]:
-    client = mongo_client(stack.mongodb_url)
-    name = f"{prefix}reporting".replace(".", "_")
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
 
 
 def notification(entity: str, version: int, received: str | None, assessed: str | None
@@ -55,8 +42,10 @@ async def rows(replica: Replica, period: Period) -> set[NotificationRow]:
     return set((await replica.summary_inputs("480", period)).notifications)  # type: ignore[arg-type]
 
 
-async def test_a_notification_that_moves_to_another_half_year_leaves_the_old_one(database: Any) -> None:
-    replica = Replica(database)
+async def test_a_notification_that_moves_to_another_half_year_leaves_the_old_one(
+    scratch_database: Any,
+) -> None:
+    replica = Replica(scratch_database)
     await replica.setup()
     # Known first by its assessment (June), then by its receipt (July): another half-year.
     early = notification("n-1", 1, None, "2024-06-30T20:00:00+00:00")
@@ -71,6 +60,6 @@ async def test_a_notification_that_moves_to_another_half_year_leaves_the_old_one
     assert await rows(replica, H1) == {other[1]}
     assert await rows(replica, H2) == {moved[1]}
 
-    fresh = Replica(database)  # another process: everything read from the store
+    fresh = Replica(scratch_database)  # another process: everything read from the store
     assert await rows(fresh, H1) == await rows(replica, H1)
     assert await rows(fresh, H2) == await rows(replica, H2)

@@ -4,26 +4,20 @@ BSON document sent through the driver's bulk API instead."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.store import mongo_client, upsert_guarded, upsert_newer
+from services.common.store import upsert_guarded, upsert_newer
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def collection(stack: Any, prefix: str) -> AsyncIterator[AsyncCollection[dict[str, Any]]]:
-    client = mongo_client(stack.mongodb_url)
-    database = f"{prefix}store".replace(".", "_")
-    try:
-        yield client[database]["states"]
-    finally:
-        await client.drop_database(database)
-        await client.close()
+def collection(scratch_database: AsyncDatabase[dict[str, Any]]) -> AsyncCollection[dict[str, Any]]:
+    return scratch_database["states"]
 
 
 async def versions(collection: AsyncCollection[dict[str, Any]]) -> dict[str, int]:

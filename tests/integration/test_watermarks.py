@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.store import mongo_client
 from services.common.watermarks import raise_watermarks, read_watermark, stamp
 
 pytestmark = pytest.mark.integration
@@ -19,14 +19,8 @@ JAN, FEB, MAR = (datetime(2024, m, 1, tzinfo=UTC) for m in (1, 2, 3))
 
 
 @pytest.fixture
-async def collection(stack: Any, prefix: str) -> AsyncIterator[AsyncCollection[dict[str, Any]]]:
-    client = mongo_client(stack.mongodb_url)
-    database = f"{prefix}marks".replace(".", "_")
-    try:
-        yield client[database]["municipalities"]
-    finally:
-        await client.drop_database(database)
-        await client.close()
+def collection(scratch_database: AsyncDatabase[dict[str, Any]]) -> AsyncCollection[dict[str, Any]]:
+    return scratch_database["municipalities"]
 
 
 async def test_a_watermark_is_only_ever_raised(collection: AsyncCollection[dict[str, Any]]) -> None:
