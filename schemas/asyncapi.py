@@ -38,9 +38,12 @@ DESCRIPTION = (
     "`event_type`, `schema_version` (1), `occurred_at` (RFC 3339 with offset), "
     "`municipality_code` (3 digits), `source` (1-100 chars), optional `correlation_id` and "
     "`data`. The record key is the municipality code. JSON types are strict and unknown "
-    "fields are invalid. A string containing a CPR-like number (`\\b\\d{6}-?\\d{4}\\b`) makes "
-    "the whole event invalid. Invalid events go to `taskforce.dlq`; they are never dropped "
-    "silently.\n\n"
+    "fields are invalid. Limits (1.1): every string at most 200 characters (`source` 100), "
+    "every list at most 200 items, a record value at most 256 KiB. A CPR-like number in any "
+    "string or key makes the whole event invalid (1.1: a day 01-31 and month 01-12, two more "
+    "digits, an optional `-`, `/`, `.` or space, four digits, no digit directly before or "
+    "after, digits after NFKC, JSON escapes decoded; a string exactly a canonical UUID is not "
+    "searched). Invalid events go to `taskforce.dlq`; they are never dropped silently.\n\n"
     f"Reporting events on `taskforce.reporting` are internal, version {REPORTING_SCHEMA_VERSION}."
 )
 #: The local development broker (`make up`); the document does not depend on it otherwise.
@@ -140,8 +143,9 @@ def build_broker() -> KafkaBroker:
         topics.DLQ,
         title=channel_id(topics.DLQ, SEND),
         description="Dead letters: the original record value (CPR-like numbers masked with X, "
-        "cut at 256 KiB) and key, with headers naming the reason and the original topic, "
-        "partition and offset.",
+        "cut at 256 KiB) and key (cut at 1 KiB), with headers naming the reason and the "
+        "original topic, partition and offset; or an output record the broker refused for "
+        "good (reasons `output_*`, no partition or offset).",
         schema=bytes,
     )
     return broker
@@ -165,6 +169,10 @@ _REASONS = [
     "wrong_topic",
     "unsupported_schema_version",
     "invalid_event",
+    "undecodable",
+    "output_too_large",
+    "output_invalid",
+    "output_not_authorized",
 ]
 _DLQ_HEADERS: dict[str, Any] = {
     "type": "object",
@@ -175,8 +183,17 @@ _DLQ_HEADERS: dict[str, Any] = {
             "description": "Field locations and messages; never the rejected values.",
         },
         "original_topic": {"type": "string", "description": "The topic the record came from."},
-        "original_partition": {"type": "string", "pattern": r"^\d+$"},
-        "original_offset": {"type": "string", "pattern": r"^\d+$"},
+        "original_partition": {"type": "string", "pattern": r"^\d+$",
+                               "description": "Present for a rejected input record."},
+        "original_offset": {"type": "string", "pattern": r"^\d+$",
+                            "description": "Present for a rejected input record."},
+        "original_size": {"type": "string", "pattern": r"^\d+$",
+                          "description": "For a refused output record: its size in bytes."},
+        "key_truncated_from": {
+            "type": "string",
+            "pattern": r"^\d+$",
+            "description": "The original key's length in bytes, when it was cut.",
+        },
         "rejected_by": {"type": "string", "description": "The service that refused it."},
         "value_truncated_from": {
             "type": "string",
@@ -188,8 +205,6 @@ _DLQ_HEADERS: dict[str, Any] = {
         "reason",
         "reason_detail",
         "original_topic",
-        "original_partition",
-        "original_offset",
         "rejected_by",
     ],
 }

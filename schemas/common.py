@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
 
-#: A Danish personal ID number (CPR), with or without the dash. Matched in every string.
-CPR_PATTERN = re.compile(r"\b\d{6}-?\d{4}\b")
+#: The contract's limits (1.1): beyond any of them an event is invalid, so no valid event can
+#: make the platform write a record or document that a broker or store refuses.
+MAX_STRING_LENGTH = 200
+MAX_SOURCE_LENGTH = 100
+MAX_LIST_ITEMS = 200
+MAX_RECORD_BYTES = 256 * 1024
+#: Internal topics carry our own records: a plan's state may outgrow its input a little, but
+#: never the producer's request limit (1 MiB), which is also what a consumer accepts on them.
+MAX_INTERNAL_RECORD_BYTES = 1024 * 1024
+#: No valid event nests deeper than 6 (a plan's milestone); deeper input is refused before
+#: any parser that recurses sees it.
+MAX_DEPTH = 32
 
 MunicipalityCode = Annotated[
     str,
@@ -23,8 +32,10 @@ MunicipalityCode = Annotated[
 ]
 Identifier = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=200),
+    StringConstraints(min_length=1, max_length=MAX_STRING_LENGTH),
 ]
+#: Free text (a title): 1–200 characters.
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STRING_LENGTH)]
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
 
 #: Instants no real event can have, and whose UTC or local conversion could overflow, are
@@ -52,10 +63,10 @@ class EnvelopeFields(Frozen):
                                 description="Contract version, 1 for this contract.")
     occurred_at: Timestamp
     municipality_code: MunicipalityCode
-    source: str = Field(min_length=1, max_length=100,
+    source: str = Field(min_length=1, max_length=MAX_SOURCE_LENGTH,
                         description="The publishing system, e.g. \"dubu.nordfyn\".",
                         examples=["dubu.nordfyn"])
-    correlation_id: str | None = Field(default=None, max_length=200,
+    correlation_id: str | None = Field(default=None, max_length=MAX_STRING_LENGTH,
                                        description="Optional id tying related events together.")
 
     @cached_property
@@ -65,19 +76,3 @@ class EnvelopeFields(Frozen):
         Not a field: no part of the contract, the JSON or the model's equality.
         """
         return str(self.event_id)
-
-
-def find_cpr(value: Any) -> bool:
-    """True when any string (key or value) nested in a decoded JSON value looks like a CPR."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if CPR_PATTERN.search(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False

@@ -1,10 +1,12 @@
 """Turn a raw Kafka record value into a contract model, or a reason to reject it.
 
-The order of checks is fixed: bytes must be UTF-8 JSON, must contain no CPR-like number in
-any string, must be of an event type that belongs on the topic, and must then validate
-strictly against that type's model. A rejection names a stable `reason` code and a detail
-built from field locations and messages only, never from the rejected values, so it can be
-logged and put in DLQ headers without leaking what the record carried.
+The order of checks is fixed: the value must be within the topic's size limit, UTF-8 JSON
+nested no deeper than `MAX_DEPTH`, must contain no CPR-like number in any string or key
+(`schemas.cpr`), must be of an event type that belongs on the topic, and must then validate
+strictly against that type's model. No check recurses on the input's depth or raises. A
+rejection names a stable `reason` code and a detail built from field locations and messages
+only, never from the rejected values, so it can be logged and put in DLQ headers without
+leaking what the record carried.
 """
 
 from __future__ import annotations
@@ -18,21 +20,14 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas import topics
 from schemas.commands import SummaryRequested
-from schemas.common import CPR_PATTERN, find_cpr
+from schemas.common import MAX_DEPTH, MAX_INTERNAL_RECORD_BYTES, MAX_RECORD_BYTES
+from schemas.cpr import contains_cpr
 from schemas.events import INPUT_TYPES, TOPIC_ADAPTERS
 from schemas.reporting import REPORTING_ADAPTER, REPORTING_TYPES
 from schemas.summary import CommitteeSummaryPublished
 
-_CPR_BYTES = re.compile(CPR_PATTERN.pattern.encode())
-#: Digits → "0", "-" stays, other word characters → "a", the rest → " ": a visible CPR
-#: then shows as one of `_CPR_SHAPES`, found by a plain substring search (the regex, tried
-#: at every position, costs more than the rest of decoding a record).
-_SHAPE = bytes.maketrans(
-    bytes(range(256)),
-    bytes(ord("0") if chr(b).isdigit() and b < 128 else ord("-") if b == ord("-")
-          else ord("a") if b < 128 and (chr(b).isalpha() or b == ord("_")) else ord(" ")
-          for b in range(256)))
-_CPR_SHAPES = (b"0000000000", b"000000-0000")
+#: Brackets outside strings, and whole string literals to step over (unrolled: no backtracking).
+_NESTING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 
 #: What may arrive on each consumed topic.
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -62,62 +57,28 @@ class Rejection:
     detail: str
 
 
-def _may_hide_cpr(raw: bytes) -> bool:
-    """Whether a CPR could be in the value: visible digits, or digits behind escapes/non-ASCII."""
-    if b"\\" in raw or not raw.isascii():
-        return True
-    shape = raw.translate(_SHAPE)
-    visible = _CPR_SHAPES[0] in shape or _CPR_SHAPES[1] in shape
-    return visible and bool(_CPR_BYTES.search(raw))
+def max_record_bytes(topic: str) -> int:
+    """The largest record value accepted on `topic`: the contract's 256 KiB on public topics."""
+    return MAX_INTERNAL_RECORD_BYTES if topic in (topics.REPORTING, topics.SUMMARIES) else MAX_RECORD_BYTES
 
 
-def _every_pair(pairs: list[tuple[str, Any]]) -> list[Any]:
-    """JSON object hook keeping duplicate keys: their values must be scanned too."""
-    return [item for pair in pairs for item in pair]
+def nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether `raw` opens more than `limit` arrays or objects at once (strings skipped).
 
-
-def contains_cpr(raw: bytes) -> bool:
-    """True when any string (key or value) of the JSON value looks like a CPR number.
-
-    A byte scan decides when the full parse is needed; the parse keeps duplicate keys and
-    decodes escapes, so `\\u0030101901234` or a CPR under a repeated key is found too.
+    A linear scan, so that no parser that recurses on depth ever sees such a value.
     """
-    if not _may_hide_cpr(raw):
+    if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
-    try:
-        return find_cpr(json.loads(raw, object_pairs_hook=_every_pair))
-    except (ValueError, RecursionError):
-        return bool(_CPR_BYTES.search(raw))
-
-
-def _mask_digits(match: re.Match[bytes]) -> bytes:
-    return bytes(c if c == ord("-") else ord("X") for c in match[0])
-
-
-def mask_cpr(raw: bytes) -> bytes:
-    """Replace every CPR-like run of digits with X's of the same shape.
-
-    When a CPR hides behind JSON escapes, the value is re-serialised with every string
-    masked, so no personal ID survives in what we pass on.
-    """
-    masked = _CPR_BYTES.sub(_mask_digits, raw)
-    if not contains_cpr(masked):
-        return masked
-    try:
-        obj = json.loads(masked)
-    except (ValueError, RecursionError):
-        return re.sub(rb"[0-9]", b"X", masked)
-    return json.dumps(_mask_strings(obj), ensure_ascii=False).encode()
-
-
-def _mask_strings(value: Any) -> Any:
-    if isinstance(value, str):
-        return CPR_PATTERN.sub(lambda m: re.sub(r"\d", "X", m[0]), value)
-    if isinstance(value, dict):
-        return {_mask_strings(k): _mask_strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_strings(v) for v in value]
-    return value
+    depth = 0
+    for token in _NESTING.finditer(raw):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in (b"]", b"}"):
+            depth = max(depth - 1, 0)
+    return False
 
 
 def _describe(error: ValidationError) -> str:
@@ -134,11 +95,22 @@ def _describe(error: ValidationError) -> str:
 
 
 def decode(topic: str, raw: bytes | None) -> BaseModel | Rejection:
-    """Decode one record value from `topic` into its model, or say why not.
+    """Decode one record value from `topic` into its model, or say why not. Never raises.
 
     The fast path validates straight from bytes (pydantic's Rust parser); only a failure, or
-    a byte-level CPR hit, pays for a second parse to find the precise reason.
+    a CPR hit, pays for a second parse to find the precise reason. An error no check foresaw
+    still ends as a rejection (`undecodable`), so one record can never stop a consumer.
     """
+    try:
+        return _decode(topic, raw)
+    except Exception as exc:  # last resort; each check above is meant to be total on its own
+        return Rejection("undecodable", f"value could not be decoded ({type(exc).__name__})")
+
+
+def _decode(topic: str, raw: bytes | None) -> BaseModel | Rejection:
+    if raw is not None and len(raw) > max_record_bytes(topic):
+        return Rejection("invalid_event", f"(event): record value is over the limit of "
+                                          f"{max_record_bytes(topic) // 1024} KiB")
     validator = _VALIDATORS.get(topic)
     if raw is not None and validator is not None:
         try:
@@ -159,11 +131,13 @@ def _diagnose(topic: str, raw: bytes | None, adapter: TypeAdapter[Any] | None) -
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return Rejection("invalid_encoding", "value is not UTF-8")
+    if nested_deeper_than(raw, MAX_DEPTH):
+        return Rejection("invalid_json", f"value is nested deeper than {MAX_DEPTH} levels")
     try:
         obj = json.loads(text)
     except ValueError as exc:
         return Rejection("invalid_json", f"value is not JSON ({type(exc).__name__})")
-    except RecursionError:
+    except RecursionError:  # not reached below MAX_DEPTH; kept so no input can raise here
         return Rejection("invalid_json", "value is nested too deeply")
     if contains_cpr(raw):
         return Rejection("cpr_number", "a string contains a CPR-like number")

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter, model_validator
 
 from schemas import topics
-from schemas.common import EnvelopeFields, Frozen, Identifier
+from schemas.common import MAX_LIST_ITEMS, EnvelopeFields, Frozen, Identifier, Text
 
 
 class Reason(StrEnum):
@@ -67,7 +67,8 @@ class MilestoneStatus(StrEnum):
 
 class ApplicationSubmittedData(Frozen):
     application_id: Identifier = Field(description="The application's id.")
-    reasons: list[Reason] = Field(min_length=1, description="Why the municipality applies.")
+    reasons: list[Reason] = Field(min_length=1, max_length=MAX_LIST_ITEMS,
+                                  description="Why the municipality applies.")
 
 
 class ApplicationDecidedData(Frozen):
@@ -168,7 +169,8 @@ class CaseReviewCompletedData(Frozen):
     case_ref: Identifier = Field(description="Pseudonymous reference to the case; never a CPR.")
     phase: Phase = Field(description="baseline (analysis) or follow_up.")
     ratings: Ratings = Field(description="One rating 1-4 per dimension.")
-    legal_findings: list[LegalFinding] = Field(description="Legal findings; may be empty.")
+    legal_findings: list[LegalFinding] = Field(max_length=MAX_LIST_ITEMS,
+                                  description="Legal findings; may be empty.")
 
 
 class CaseReviewCompleted(EnvelopeFields):
@@ -183,20 +185,22 @@ class CaseReviewCompleted(EnvelopeFields):
 
 class Milestone(Frozen):
     milestone_id: Identifier = Field(description="The milestone's id.")
-    title: str = Field(min_length=1, max_length=500, description="What is to be reached.")
+    title: Text = Field(description="What is to be reached.")
     due_on: date = Field(description="The date it is due.")
 
 
 class Goal(Frozen):
     goal_id: Identifier = Field(description="The goal's id.")
-    title: str = Field(min_length=1, max_length=500, description="The goal.")
-    milestones: list[Milestone] = Field(description="Dated milestones towards the goal.")
+    title: Text = Field(description="The goal.")
+    milestones: list[Milestone] = Field(max_length=MAX_LIST_ITEMS,
+                                  description="Dated milestones towards the goal.")
 
 
 class DevelopmentPlanAdoptedData(Frozen):
     plan_id: Identifier = Field(description="The plan's id.")
     course_id: Identifier = Field(description="The course the plan belongs to.")
-    goals: list[Goal] = Field(min_length=1, description="Goals with their milestones.")
+    goals: list[Goal] = Field(min_length=1, max_length=MAX_LIST_ITEMS,
+                                  description="Goals with their milestones.")
 
     @model_validator(mode="after")
     def _has_a_milestone(self) -> DevelopmentPlanAdoptedData:

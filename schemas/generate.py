@@ -10,7 +10,8 @@ types. Each is `model_json_schema(mode="validation")` of the event's model with 
 from FastStream (see `schemas.asyncapi`). Output is deterministic - sorted keys, two-space
 indent, a trailing newline - so the checked-in files can be compared byte for byte.
 
-JSON Schema cannot say everything the models check: the CPR guard on every string, strict
+JSON Schema cannot say everything the models check: the CPR guard on every string, the
+256 KiB limit on a record value (the string and list limits are `maxLength` / `maxItems`), strict
 integers (JSON Schema counts 3.0 as an integer), a plan needing a milestone in all and unique
 milestone ids. `schemas.decode.decode` is the authority; the schemas are for integrators.
 """

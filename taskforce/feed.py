@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.decode import Rejection, contains_cpr, decode
+from schemas.cpr import contains_cpr
+from schemas.decode import Rejection, decode
 from schemas.events import INPUT_TYPES
 
 #: The CSV columns, in the order the re-serialised JSON carries them.

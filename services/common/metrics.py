@@ -21,6 +21,10 @@ class ServiceMetrics:
         self.dlq = Counter(
             "taskforce_dlq_records", "Records sent to the dead-letter topic.",
             ["service", "reason"], registry=r)
+        self.unpublishable = Counter(
+            "taskforce_unpublishable_records",
+            "Output records the broker refused for good, sent to the dead-letter topic instead.",
+            ["service", "reason"], registry=r)
         self.batch_size = Histogram(
             "taskforce_batch_size", "Records per consumed batch.", ["service"], registry=r,
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))

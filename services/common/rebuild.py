@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.kafka import commit_offsets, ensure_topics
-from services.common.records import publish_all
 
 if TYPE_CHECKING:
     from services.common.runtime import Runtime
@@ -61,7 +60,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
             batch = await consumer.getmany(timeout_ms=500, max_records=settings.batch_max_records)
             records = [r for part in batch.values() for r in part]
             if records:
-                await publish_all(runtime.producer, await runtime.steps(records))
+                await runtime.publish(await runtime.steps(records))
                 records_seen += len(records)
             elif not await _behind(consumer, ends):
                 # Past the end offsets noted at the start, and a fetch found nothing more.

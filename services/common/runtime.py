@@ -30,6 +30,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.collector import settle_garbage_collector
+from services.common.dlq import unpublishable
 from services.common.kafka import ensure_topics
 from services.common.logs import configure_logging
 from services.common.metrics import ServiceMetrics
@@ -116,6 +117,18 @@ class Runtime:
             await self._producer.stop()
             self._producer = None
 
+    async def publish(self, records: list[OutRecord]) -> None:
+        """Publish records; one the broker refuses for good goes to the DLQ instead (counted,
+        logged without its content), and the rest are published all the same."""
+        await publish_all(self.producer, records, self._refused)
+
+    def _refused(self, record: OutRecord, reason: str, error: BaseException) -> OutRecord:
+        self.metrics.unpublishable.labels(self.settings.service, reason).inc()
+        log.error("an output record was refused for good; sent to the DLQ instead",
+                  extra={"reason": reason, "error": type(error).__name__,
+                         "topic": self.settings.unprefixed(record.topic), "bytes": len(record.value)})
+        return unpublishable(record, reason, error, self.settings)
+
     async def process(self, records: list[ConsumerRecord]) -> None:
         """Every step of one batch, in sequence (the one-in-flight path; no commit here)."""
         assert self.steps is not None
@@ -139,7 +152,7 @@ class Runtime:
     async def deliver(self, applied: Applied, records: list[ConsumerRecord]) -> None:
         """Publish a batch's records (retried in place like `apply`), then account for it."""
         started = time.perf_counter()
-        await self._until_done(lambda: publish_all(self.producer, applied.out), "publishing", len(records))
+        await self._until_done(lambda: self.publish(applied.out), "publishing", len(records))
         seconds = applied.seconds + time.perf_counter() - started
         self.batches += 1
         self.metrics.batch_size.labels(self.settings.service).observe(len(records))

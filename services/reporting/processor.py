@@ -31,7 +31,7 @@ from schemas.summary import SummaryData, SummaryStatus
 from services.common.dlq import report_rejections
 from services.common.pipeline import next_offsets
 from services.common.projection import PIECE_RECORDS, split_batch_in_pieces
-from services.common.records import OutRecord, publish_all
+from services.common.records import OutRecord
 from services.reporting.domain.lifecycle import Published, decide
 from services.reporting.domain.periods import Period, period_of_micros, utc
 from services.reporting.domain.summary import figures_key, summary_of
@@ -369,7 +369,7 @@ class SummaryProcessor:
             return
         await self.replica.save_summaries(docs)
         self.maybe_pending = True
-        await publish_all(self.runtime.producer, [self._record(d) for d in docs])
+        await self.runtime.publish([self._record(d) for d in docs])
         await self.replica.mark_published([d["_id"] for d in docs])
         self.maybe_pending = False
         for doc in docs:
@@ -380,7 +380,7 @@ class SummaryProcessor:
     async def _publish_pending(self) -> None:
         pending = await self.replica.pending()
         if pending:
-            await publish_all(self.runtime.producer, [self._record(d) for d in pending])
+            await self.runtime.publish([self._record(d) for d in pending])
             await self.replica.mark_published([d["_id"] for d in pending])
             log.info("republished pending summaries", extra={"count": len(pending)})
         self.maybe_pending = False

@@ -22,7 +22,9 @@ from tests.unit.schemas.examples import EVENT_TYPES, Path, valid, with_value, wi
 pytestmark = pytest.mark.unit
 
 REASONS = {"invalid_json", "invalid_encoding", "cpr_number", "unknown_event_type", "wrong_topic",
-           "unsupported_schema_version", "invalid_event"}
+           "unsupported_schema_version", "invalid_event", "undecodable"}
+#: An output record the broker refuses for good goes to the DLQ with one of these.
+OUTPUT_REASONS = {"output_too_large", "output_invalid", "output_not_authorized"}
 EXPECTED_FILES = [generate.JSONSCHEMA_DIR / f"{name}.json" for name in EVENT_TYPES] + [generate.ASYNCAPI_PATH]
 
 
@@ -251,9 +253,10 @@ def test_the_dead_letter_message_names_its_headers(asyncapi: dict[str, Any]) -> 
     messages = asyncapi["channels"][channel_id(topics.DLQ, SEND)]["messages"]
     (message,) = (_resolve(asyncapi, m["$ref"]) for m in messages.values())
     headers = message["headers"]
-    assert set(headers["properties"]["reason"]["enum"]) == REASONS
-    assert {"reason", "reason_detail", "original_topic", "original_partition", "original_offset"} \
-        <= set(headers["required"])
+    assert set(headers["properties"]["reason"]["enum"]) == REASONS | OUTPUT_REASONS
+    assert {"reason", "reason_detail", "original_topic", "rejected_by"} <= set(headers["required"])
+    assert {"original_partition", "original_offset", "original_size", "value_truncated_from",
+            "key_truncated_from"} <= set(headers["properties"])
     assert _resolve(asyncapi, message["payload"]["$ref"])["format"] == "binary"
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from schemas import topics
-from schemas.common import CPR_PATTERN
+from schemas.cpr import CPR_PATTERN
 from schemas.decode import Rejection, decode
 from schemas.events import NotificationReceived, Reporter
 from tests.unit.schemas.examples import DECODABLE, encode, string_paths, topic_of, valid, with_value
@@ -25,10 +25,10 @@ from tests.unit.schemas.examples import DECODABLE, encode, string_paths, topic_o
 pytestmark = pytest.mark.unit
 
 REASONS = {"invalid_json", "invalid_encoding", "cpr_number", "unknown_event_type", "wrong_topic",
-           "unsupported_schema_version", "invalid_event"}
+           "unsupported_schema_version", "invalid_event", "undecodable"}
 ALL_TOPICS = [topics.APPLICATIONS, topics.NOTIFICATIONS, topics.CASE_REVIEWS, topics.MILESTONES,
               topics.COMMANDS, topics.REPORTING, topics.SUMMARIES, topics.DLQ, "taskforce.elsewhere"]
-_ASCII_CPR = re.compile(rb"\b\d{6}-?\d{4}\b")
+_ASCII_CPR = re.compile(CPR_PATTERN.pattern.encode())
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
