@@ -16,7 +16,11 @@ Readings where the contract leaves room (kept simple and documented here):
   receipt is unknown to its own `occurred_at`);
 - one course, one plan per municipality (the latest adopted as of `as_of` counts);
 - `course.planned_end` / `course_id` / `started_on` are null until `course.started`;
-- "all zero/null when no plan is adopted": counts 0, `longest_gap_days`/`cadence_ok` null.
+- "all zero/null when no plan is adopted": counts 0, `longest_gap_days`/`cadence_ok` null;
+  with a plan but no span overlapping the period, `longest_gap_days` is 0;
+- (1.1) the cadence ends with the course: once the latest `course.completed` is at or before
+  `as_of`, the dates end at its local date (every later date left out, a later plan adoption
+  too), and a period whose first day is after that date has null cadence figures.
 """
 
 from __future__ import annotations
@@ -286,10 +290,15 @@ def _plan(evs: list[Ev], start: datetime, end: datetime, as_of: datetime,
     meetings = [e for e in evs if e.type == "followup.meeting_held" and e.data["plan_id"] == plan_id]
     start_date, end_date = local_date(start), local_date(end)
     held = sum(1 for m in meetings if start_date <= local_date(m.at) < end_date)
-    dates = sorted({local_date(plan.at), as_of_date,
-                    *(local_date(m.at) for m in meetings if included(m.at))})
-    spans = [(b - a).days for a, b in itertools.pairwise(dates) if a < end_date and b > start_date]
-    longest = max(spans) if spans else None
+    completions = [e for e in evs if e.type == "course.completed" and included(e.at)]
+    last = local_date(max(completions, key=lambda e: e.at).at) if completions else as_of_date
+    longest: int | None = None
+    if start_date <= last:
+        dates = sorted({local_date(plan.at), last,
+                        *(local_date(m.at) for m in meetings if included(m.at))})
+        spans = [(b - a).days for a, b in itertools.pairwise(d for d in dates if d <= last)
+                 if a < end_date and b > start_date]
+        longest = max(spans, default=0)
     return {
         "milestones_total": len(milestones),
         **{s: sum(1 for v in status.values() if v == s) for s in STATUSES},

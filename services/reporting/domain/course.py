@@ -43,6 +43,16 @@ def course_figures(state: CourseState | None, as_of: datetime, period: Period) -
     return _NOT_STARTED.model_copy(update={"status": status})
 
 
+def completion(state: CourseState | None, as_of: datetime, period: Period) -> datetime | None:
+    """When the course the summary reports (the latest begun as of `as_of`) completed, if
+    that is visible as of `as_of`; else None. The state holds each course's latest
+    `course.completed`, so a later correction wins. The follow-up cadence ends here (1.1)."""
+    if state is None:
+        return None
+    course = _latest_course(state.courses, as_of, period)
+    return None if course is None else _seen(course.completed_at, as_of, period)
+
+
 def _seen(instant: datetime | None, as_of: datetime, period: Period) -> datetime | None:
     """`instant` when it is visible as of `as_of`, else None."""
     return instant if visible(instant, as_of, period) else None

@@ -2,7 +2,9 @@
 
 With a previous period, each figure in `COMPARED` becomes a "steg"/"faldt"/"var uændret på"
 sentence; without one, the figures in `PLAIN` are stated. A broken meeting cadence always
-comes first. Changed figures come before unchanged ones; at most `MAX_HIGHLIGHTS`.
+comes first; a course that ended before the period has no cadence figures (1.1) and so no
+alert, and in the period it ends in the alert says the gap ran up to its end. Changed
+figures come before unchanged ones; at most `MAX_HIGHLIGHTS`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from schemas.summary import SummaryData
+from schemas.summary import CourseStatus, SummaryData
 from services.reporting.domain.plan import CADENCE_LIMIT_DAYS
 
 MAX_HIGHLIGHTS = 6
@@ -21,6 +23,8 @@ TEMPLATES: dict[str, str] = {
     "same": "{subject} var uændret på {new}.",
     "plain": "{subject} var {new}.",
     "cadence": "Der gik {days} dage mellem to opfølgningsmøder; målet er højst {limit}.",
+    "cadence_ended": "Det længste interval i opfølgningen frem til forløbets afslutning var "
+                     "{days} dage; målet er højst {limit}.",
 }
 
 DIMENSION_NAMES: dict[str, str] = {
@@ -110,8 +114,10 @@ def highlights(current: SummaryData, previous: SummaryData | None = None) -> lis
     """At most `MAX_HIGHLIGHTS` sentences, in a deterministic order."""
     alerts: list[str] = []
     gap = current.development_plan.longest_gap_days
-    if gap is not None and gap > CADENCE_LIMIT_DAYS:
-        alerts.append(TEMPLATES["cadence"].format(days=integer(gap), limit=CADENCE_LIMIT_DAYS))
+    if gap is not None and gap > CADENCE_LIMIT_DAYS:  # None: no plan, or the course ended
+        ended = current.course.status is CourseStatus.COMPLETED
+        template = TEMPLATES["cadence_ended" if ended else "cadence"]
+        alerts.append(template.format(days=integer(gap), limit=CADENCE_LIMIT_DAYS))
     if previous is None:
         statements = [TEMPLATES["plain"].format(subject=figure.subject, new=figure.show(new))
                       for figure in PLAIN if (new := figure.value(current)) is not None]

@@ -45,13 +45,41 @@ def longest_gap_days(dates: Iterable[date], period: Period) -> int:
     return max(spans, default=0)
 
 
+def cadence_gap(
+    adopted_on: date,
+    held: Iterable[date],
+    today: date,
+    period: Period,
+    completed_on: date | None = None,
+) -> int | None:
+    """`longest_gap_days` over {adoption, the meetings, `today`} (the local date of as_of).
+
+    The cadence ends with the course (1.1): with `completed_on`, the local date of a
+    completion at or before as_of, the list ends at that date instead of `today` and every
+    date after it is left out (meetings after it, and an adoption after it, which leaves no
+    span: 0); a period whose first day is after that date has no figure (None).
+    """
+    end = today
+    if completed_on is not None:
+        if period.start_date > completed_on:
+            return None
+        end = min(completed_on, today)
+    return longest_gap_days([*(d for d in (adopted_on, *held) if d <= end), end], period)
+
+
 def plan_figures(
     plans: Iterable[PlanState],
     milestones: Iterable[MilestoneState],
     meetings: Iterable[MeetingState],
     period: Period,
     as_of: datetime,
+    completed_at: datetime | None = None,
 ) -> DevelopmentPlanFigures:
+    """The figures of the latest plan adopted as of `as_of`.
+
+    `completed_at` is when the course the summary reports completed, if known; once it is
+    at or before `as_of` the meeting cadence ends with it (see `cadence_gap`).
+    """
     plan = current_plan(plans, period, as_of)
     if plan is None:
         return NO_PLAN
@@ -67,7 +95,9 @@ def plan_figures(
                   if status != MilestoneStatus.ACHIEVED and m.due_on < today)
     held = [m.held_on for m in meetings
             if m.plan_id == plan.plan_id and visible(m.held_at, as_of, period)]
-    gap = longest_gap_days([plan.adopted_on, *held, today], period)
+    completed_on = (local_date(completed_at) if completed_at is not None
+                    and visible(completed_at, as_of, period) else None)
+    gap = cadence_gap(plan.adopted_on, held, today, period, completed_on)
     return DevelopmentPlanFigures(
         milestones_total=len(plan.milestones),
         achieved=counts[MilestoneStatus.ACHIEVED],
@@ -78,5 +108,5 @@ def plan_figures(
         overdue=overdue,
         meetings_held=sum(1 for d in held if period.start_date <= d < period.end_date),
         longest_gap_days=gap,
-        cadence_ok=gap <= CADENCE_LIMIT_DAYS,
+        cadence_ok=None if gap is None else gap <= CADENCE_LIMIT_DAYS,
     )

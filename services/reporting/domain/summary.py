@@ -18,7 +18,7 @@ from schemas.reporting import (
 )
 from schemas.summary import SummaryData, SummaryStatus
 from services.reporting.domain import notifications, periods, reviews
-from services.reporting.domain.course import course_figures
+from services.reporting.domain.course import completion, course_figures
 from services.reporting.domain.highlights import highlights
 from services.reporting.domain.periods import Period
 from services.reporting.domain.plan import plan_figures
@@ -93,7 +93,8 @@ def summary_of(
         notifications=notifications.figures_of_rows(inputs.notifications, period, as_of),
         case_reviews=reviews.figures_of_rows(inputs.reviews, period, as_of),
         development_plan=plan_figures(inputs.plans, inputs.milestones, inputs.meetings,
-                                      period, as_of),
+                                      period, as_of,
+                                      completion(inputs.course, as_of, period)),
         highlights=[],
     )
     return data.model_copy(update={"highlights": highlights(data, previous)})

@@ -48,6 +48,8 @@ COURSE_LABELS: dict[str, str] = {
 }
 #: The follow-up cadence: every six weeks.
 CADENCE_TARGET_DAYS = 42
+#: Said instead of a cadence verdict once the course has ended (contract 1.1).
+COURSE_ENDED = "Forløbet er afsluttet"
 
 
 def number(value: int | float | None) -> str:
@@ -158,6 +160,13 @@ def course_label(status: CourseStatus | str) -> str:
     return COURSE_LABELS.get(CourseStatus(status), str(status))
 
 
+def course_ended(month_of_course: int | None) -> str:
+    """"Forløbet er afsluttet i måned 13" (of the course; without it when unknown)."""
+    if month_of_course is None:
+        return COURSE_ENDED
+    return f"{COURSE_ENDED} i måned {number(month_of_course)}"
+
+
 def yes_no(value: bool | None) -> str:
     if value is None:
         return NULL
@@ -205,6 +214,7 @@ def delta_tone(current: float | None, previous: float | None, *,
 
 __all__ = [
     "CADENCE_TARGET_DAYS",
+    "COURSE_ENDED",
     "DIMENSIONS",
     "DIMENSION_LABELS",
     "LOCALE",
@@ -214,6 +224,7 @@ __all__ = [
     "as_of_text",
     "change_words",
     "count",
+    "course_ended",
     "course_label",
     "days",
     "decimal",

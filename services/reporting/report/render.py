@@ -101,6 +101,8 @@ def render_report(inp: ReportInput) -> str:
         milestone_rows=_milestone_rows(current, previous),
         followup_rows=_followup_rows(current, previous),
         plan_adopted=_plan_adopted(current),
+        course_ended=_course_ended(current),
+        cadence_ended=_cadence_ended(current),
         has_course=current.course.status is not CourseStatus.NONE,
         planned_months=fmt.planned_months(current.course.started_on,
                                           current.course.planned_end),
@@ -212,16 +214,32 @@ def _key_figures(s: SummaryData, prev: SummaryData | None) -> list[KeyFigure]:
             f"{fmt.number(plan.achieved)} af {fmt.number(plan.milestones_total)}",
             note + _since(prev) if note else None,
             fmt.delta_tone(plan.achieved, prev_achieved, higher_is_better=True)))
-        cadence = {True: "Overholdt", False: "Ikke overholdt", None: fmt.NULL}[plan.cadence_ok]
-        figures.append(KeyFigure(
-            "Opfølgning hver 6. uge", cadence,
-            f"Længste interval {fmt.days(plan.longest_gap_days)} "
-            f"(mål: højst {fmt.CADENCE_TARGET_DAYS})" if plan.longest_gap_days is not None
-            else None,
-            {True: "good", False: "bad", None: "neutral"}[plan.cadence_ok]))
+        figures.append(_cadence_figure(s))
     else:
         figures.append(KeyFigure("Udviklingsplan", "Ikke vedtaget", None, "neutral"))
     return figures
+
+
+def _cadence_figure(s: SummaryData) -> KeyFigure:
+    """The cadence verdict; once the course has ended before the period, that instead."""
+    plan = s.development_plan
+    label = "Opfølgning hver 6. uge"
+    if _cadence_ended(s):
+        return KeyFigure(label, fmt.COURSE_ENDED,
+                         _month_note(s) + "Der følges ikke op efter afslutningen", "neutral")
+    cadence = {True: "Overholdt", False: "Ikke overholdt", None: fmt.NULL}[plan.cadence_ok]
+    until = " frem til forløbets afslutning" if _course_ended(s) else ""
+    note = (f"Længste interval{until} {fmt.days(plan.longest_gap_days)} "
+            f"(mål: højst {fmt.CADENCE_TARGET_DAYS})" if plan.longest_gap_days is not None
+            else None)
+    return KeyFigure(label, cadence, note,
+                     {True: "good", False: "bad", None: "neutral"}[plan.cadence_ok])
+
+
+def _month_note(s: SummaryData) -> str:
+    """"Afsluttet i måned 13. " when the month the course ended in is known, else ""."""
+    month = s.course.month_of_course
+    return "" if month is None else f"Afsluttet i måned {fmt.number(month)}. "
 
 
 Row = tuple[str, str, str | None]
@@ -257,8 +275,9 @@ def _milestone_rows(s: SummaryData, prev: SummaryData | None) -> list[Row]:
 def _followup_rows(s: SummaryData, prev: SummaryData | None) -> list[Row]:
     def cells(x: SummaryData) -> list[str]:
         p = x.development_plan
-        return [fmt.number(p.meetings_held), fmt.days(p.longest_gap_days),
-                {True: "Ja", False: "Nej", None: fmt.NULL}[p.cadence_ok]]
+        verdict = (fmt.COURSE_ENDED if _cadence_ended(x)
+                   else {True: "Ja", False: "Nej", None: fmt.NULL}[p.cadence_ok])
+        return [fmt.number(p.meetings_held), fmt.days(p.longest_gap_days), verdict]
 
     labels = ["Opfølgningsmøder i halvåret", "Længste interval mellem opfølgninger",
               f"Rytmen overholdt (højst {fmt.CADENCE_TARGET_DAYS} dage)"]
@@ -275,6 +294,17 @@ def _rows(labels: list[str], cells: Callable[[SummaryData], list[str]], s: Summa
 def _plan_adopted(s: SummaryData) -> bool:
     plan = s.development_plan
     return plan.milestones_total > 0 or plan.longest_gap_days is not None
+
+
+def _course_ended(s: SummaryData) -> bool:
+    """The course has completed as of the summary's as_of."""
+    return s.course.status is CourseStatus.COMPLETED
+
+
+def _cadence_ended(s: SummaryData) -> bool:
+    """The course ended before the period began: a plan, but no cadence figures (1.1)."""
+    return (_course_ended(s) and _plan_adopted(s)
+            and s.development_plan.longest_gap_days is None)
 
 
 def _phase_table(means: PhaseMeans | None, changes: Changes | None) -> dict[str, Any] | None:
@@ -304,6 +334,7 @@ def _env() -> Environment:
         "num": fmt.number, "dec": fmt.decimal, "pct": fmt.percent, "rating": fmt.rating,
         "date": fmt.long_date, "as_of": fmt.as_of_text, "period": fmt.period_label,
         "span": fmt.period_span, "course": fmt.course_label, "count": fmt.count,
+        "ended": fmt.course_ended,
         "status": lambda e: fmt.status_label(e.status, e.revision),
         "status_key": _status_key,
     })

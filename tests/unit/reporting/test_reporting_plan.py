@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import MilestoneStatus
@@ -18,7 +18,13 @@ from schemas.reporting import (
     StatusChange,
 )
 from services.reporting.domain.periods import LOCAL_TZ, Period, as_of, local_date
-from services.reporting.domain.plan import NO_PLAN, longest_gap_days, milestone_status, plan_figures
+from services.reporting.domain.plan import (
+    NO_PLAN,
+    cadence_gap,
+    longest_gap_days,
+    milestone_status,
+    plan_figures,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -191,3 +197,166 @@ def test_order_of_milestone_history_does_not_matter(
     reordered = plan_figures([PLAN], [history("m1", *shuffled)] if shuffled else [], [], H1,
                              H1.end)
     assert figures == reordered
+
+
+# --- 1.1: the cadence ends with the course ------------------------------------------------
+
+H23_2 = Period(2023, 2)
+LONG_PLAN = plan(local(2020, 10, 1, 10))
+LONG_MEETINGS = [meeting(local(2020, 11, 5, 10)), meeting(local(2021, 12, 20, 10)),
+                 meeting(local(2022, 2, 10, 10))]
+FEB_2022 = local(2022, 2, 15, 15)
+
+
+def cadence(result: object) -> tuple[int | None, bool | None]:
+    return result.longest_gap_days, result.cadence_ok  # type: ignore[attr-defined]
+
+
+def test_a_course_that_ended_long_ago_is_not_behind() -> None:
+    # Before 1.1: 10 Feb 2022 -> 1 Jan 2024 (the local date of as_of) made 690 days.
+    assert cadence(plan_figures([LONG_PLAN], [], LONG_MEETINGS, H23_2, H23_2.end)) == (690, False)
+    ended = plan_figures([LONG_PLAN], [], LONG_MEETINGS, H23_2, H23_2.end, FEB_2022)
+    assert cadence(ended) == (None, None)
+    # Only the cadence figures: the other plan figures are as before.
+    assert ended.milestones_total == 1 and ended.meetings_held == 0
+    # Every period whose first day is after 15 Feb 2022 is null, 2022H2 included.
+    assert cadence(plan_figures([LONG_PLAN], [], LONG_MEETINGS, H2, H2.end, FEB_2022)) == (None, None)
+
+
+def test_in_the_period_it_ends_in_the_spans_stop_at_the_completion_date() -> None:
+    # 20 Dec 2021, 10 Feb, 15 Feb (completion): 52 and 5 days; not 10 Feb -> 1 Jul (141)
+    assert cadence(plan_figures([LONG_PLAN], [], LONG_MEETINGS, H1, H1.end)) == (141, False)
+    assert cadence(plan_figures([LONG_PLAN], [], LONG_MEETINGS, H1, H1.end, FEB_2022)) == (52, False)
+
+
+def test_a_completion_after_as_of_changes_nothing() -> None:
+    as_of_ = as_of(H1, local(2022, 2, 15, 14))
+    running = plan_figures([LONG_PLAN], [], LONG_MEETINGS, H1, as_of_)
+    assert plan_figures([LONG_PLAN], [], LONG_MEETINGS, H1, as_of_, FEB_2022) == running
+    assert cadence(running) == (52, False)
+
+
+def test_completion_exactly_at_as_of_counts() -> None:
+    held = [meeting(local(2022, 3, 1, 10)), meeting(local(2022, 4, 20, 10))]
+    adopted = plan(local(2022, 2, 1, 10))
+    done = local(2022, 4, 20, 15)
+    at = as_of(H1, done)
+    assert at == done
+    # as of the completion the list ends on its date either way: 28, 50
+    assert cadence(plan_figures([adopted], [], held, H1, at, done)) == (50, False)
+    # ... and the course is not behind in the next period, however late the watermark
+    assert cadence(plan_figures([adopted], [], held, H2, H2.end, done)) == (None, None)
+
+
+def test_completion_at_exactly_the_period_end_belongs_to_the_next_period() -> None:
+    adopted = plan(local(2022, 5, 1, 10))
+    held = [meeting(local(2022, 6, 10, 10)), meeting(local(2022, 8, 1, 10))]
+    # H1: not completed as of its end, so the list runs to 1 July (40, 21)
+    assert cadence(plan_figures([adopted], [], held, H1, H1.end, H1.end)) == (40, True)
+    # H2: completed on its first day, which is not after the completion date: computed,
+    # and every span ends on or before 1 July, so none overlaps H2 (0, like any such period)
+    assert cadence(plan_figures([adopted], [], held, H2, H2.end, H1.end)) == (0, True)
+
+
+def test_completion_on_the_first_day_cuts_the_span_straddling_into_the_period() -> None:
+    adopted = plan(local(2022, 5, 1, 10))
+    held = [meeting(local(2022, 6, 10, 10)), meeting(local(2022, 9, 1, 10))]
+    done = local(2022, 7, 1, 12)
+    assert cadence(plan_figures([adopted], [], held, H2, H2.end, done)) == (0, True)
+    # had the course run on: 10 Jun -> 1 Sep (83) straddles H2, 1 Sep -> 1 Jan is 122
+    assert cadence(plan_figures([adopted], [], held, H2, H2.end)) == (122, False)
+
+
+def test_a_meeting_on_the_completion_date_is_kept_and_later_ones_are_left_out() -> None:
+    adopted = plan(local(2022, 1, 3, 10))
+    held = [meeting(local(2022, m, d, h)) for m, d, h in
+            [(2, 1, 10), (3, 10, 10), (4, 15, 17), (6, 30, 10)]]
+    done = local(2022, 4, 15, 14)  # the 15 April meeting is later that day: kept
+    # 3 Jan, 1 Feb, 10 Mar, 15 Apr (meeting and completion): 29, 37, 36, 0
+    result = plan_figures([adopted], [], held, H1, H1.end, done)
+    assert cadence(result) == (37, True)
+    assert result.meetings_held == 4  # meetings_held is not cut at the completion
+    # without the completion, 15 Apr -> 30 Jun (76 days) would break the cadence
+    assert cadence(plan_figures([adopted], [], held, H1, H1.end)) == (76, False)
+    assert cadence_gap(date(2022, 1, 3), [date(2022, 4, 15)], date(2022, 6, 30), H1,
+                       date(2022, 4, 15)) == 102
+
+
+def test_a_plan_adopted_after_the_completion_has_no_span() -> None:
+    adopted = plan(local(2022, 4, 1, 10))
+    done = local(2022, 3, 1, 10)
+    # the adoption is after the end of the list, like a meeting after it: no span, 0
+    assert cadence(plan_figures([adopted], [], [meeting(local(2022, 5, 1))], H1, H1.end,
+                                done)) == (0, True)
+    assert cadence(plan_figures([adopted], [], [], H2, H2.end, done)) == (None, None)
+
+
+@pytest.mark.parametrize(("completed_on", "gap"), [
+    (None, 61),                  # 1 May -> 1 Jul (today)
+    (date(2022, 6, 30), 60),     # ends the day before today
+    (date(2022, 1, 1), 0),       # the period's first day: not after it, computed, no span
+    (date(2021, 12, 31), None),  # the period starts after it
+])
+def test_cadence_gap(completed_on: date | None, gap: int | None) -> None:
+    assert cadence_gap(date(2022, 5, 1), [], date(2022, 7, 1), H1, completed_on) == gap
+
+
+PERIODS = st.sampled_from([Period(2021, 2), H1, H2, Period(2023, 1), H23_2])
+
+
+def around(period: Period, first_day: int, last_day: int) -> st.SearchStrategy[datetime]:
+    """Instants from `first_day` to `last_day` days after the period's start, local time."""
+    start = period.start.astimezone(UTC)
+    return st.integers(first_day * 86_400, last_day * 86_400).map(
+        lambda s: (start + timedelta(seconds=s)).astimezone(LOCAL_TZ))
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[datetime, list[datetime], datetime | None, datetime,
+                                        Period]:
+    """A plan adoption, meetings, maybe a completion and a watermark around one period."""
+    period = draw(PERIODS)
+    return (draw(around(period, -400, 120)), draw(st.lists(around(period, -400, 250), max_size=8)),
+            draw(st.none() | around(period, -120, 200)), draw(around(period, 0, 400)), period)
+
+
+@settings(max_examples=200)
+@given(scenarios())
+def test_the_cadence_never_runs_past_the_completion(
+    scenario: tuple[datetime, list[datetime], datetime | None, datetime, Period],
+) -> None:
+    adopted_at, held_at, done, watermark, period = scenario
+    adopted = plan(adopted_at)
+    held = [meeting(t) for t in held_at]
+    at = as_of(period, watermark)
+    result = plan_figures([adopted], [], held, period, at, done)
+    if result == NO_PLAN:
+        event("no plan as of as_of")
+        return
+    completed = done is not None and (done < at if at == period.end else done <= at)
+    if not completed:
+        event("running as of as_of")
+        # no completion as of as_of: the contract's list up to the local date of as_of
+        visible = [m.held_on for m in held
+                   if (m.held_at < at if at == period.end else m.held_at <= at)]
+        expected = longest_gap_days([adopted.adopted_on, *visible, local_date(at)], period)
+        assert result.longest_gap_days == expected
+        return
+    assert done is not None
+    ended_on = local_date(done)
+    if period.start_date > ended_on:
+        event("ended before the period")
+        assert cadence(result) == (None, None)
+        return
+    event("ended in the period")
+    assert result.longest_gap_days is not None
+    assert result.cadence_ok == (result.longest_gap_days <= 42)
+    # meetings after the completion date change nothing ...
+    later = [meeting(datetime.combine(ended_on + timedelta(days=k), datetime.min.time(),
+                                      LOCAL_TZ) + timedelta(hours=10)) for k in (1, 30, 90)]
+    assert cadence(plan_figures([adopted], [], held + later, period, at, done)) == cadence(result)
+    # ... nor does the watermark moving on once the course has ended
+    assert cadence(plan_figures([adopted], [], held, period, period.end, done)) == cadence(result)
+    # and no counted span reaches past the completion date
+    first = min([adopted.adopted_on, *(m.held_on for m in held)])
+    assert result.longest_gap_days <= max(0, (ended_on - first).days)
