@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from taskforce import servers
 
@@ -68,3 +69,9 @@ def stack() -> Iterator[Stack]:
 def prefix() -> str:
     """A unique prefix for this test's topics, consumer groups and databases."""
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+# Hypothesis profiles: `default` for `make test`; `fuzz` (HYPOTHESIS_PROFILE=fuzz) for the
+# long runs of `make test-faults`, where each fuzzing property runs its own example count.
+settings.register_profile("fuzz", max_examples=25_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
