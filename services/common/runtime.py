@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -283,10 +284,34 @@ def attach_consumer(runtime: Runtime, steps: BatchSteps,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
+        parser=_tolerant_batch_parser,
         decoder=_raw_batch_decoder,
         listener=_OnRebalance(pipeline, on_rebalance),
     )
     subscriber(consume)
+
+
+async def _tolerant_batch_parser(
+    records: tuple[ConsumerRecord, ...],
+    original_parser: Callable[[tuple[ConsumerRecord, ...]], Awaitable[Any]],
+) -> Any:
+    """FastStream's batch parser decodes every header value as UTF-8, and one that is not
+    fails the whole batch, for good: such values are replaced first (no service reads input
+    headers; the records themselves still reach decoding and, if bad, the DLQ)."""
+    if any(record.headers for record in records):
+        records = tuple(_with_text_headers(record) for record in records)
+    return await original_parser(records)
+
+
+def _with_text_headers(record: ConsumerRecord) -> ConsumerRecord:
+    try:
+        for _key, value in record.headers:
+            value.decode()
+    except (UnicodeDecodeError, AttributeError):
+        headers = tuple((key, bytes(value or b"").decode("utf-8", "replace").encode())
+                        for key, value in record.headers)
+        return dataclasses.replace(record, headers=headers)
+    return record
 
 
 async def _raw_batch_decoder(message: Any) -> Any:
