@@ -108,11 +108,8 @@ def decode(topic: str, raw: bytes | None) -> BaseModel | Rejection:
 
 
 def _decode(topic: str, raw: bytes | None) -> BaseModel | Rejection:
-    if raw is not None and len(raw) > max_record_bytes(topic):
-        return Rejection("invalid_event", f"(event): record value is over the limit of "
-                                          f"{max_record_bytes(topic) // 1024} KiB")
     validator = _VALIDATORS.get(topic)
-    if raw is not None and validator is not None:
+    if raw is not None and validator is not None and len(raw) <= max_record_bytes(topic):
         try:
             event = validator.validate_json(raw)
         except (ValidationError, RecursionError):
@@ -124,9 +121,16 @@ def _decode(topic: str, raw: bytes | None) -> BaseModel | Rejection:
     return _diagnose(topic, raw, ADAPTERS.get(topic))
 
 
-def _diagnose(topic: str, raw: bytes | None, adapter: TypeAdapter[Any] | None) -> Rejection:
+def parse(topic: str, raw: bytes | None) -> Any:
+    """The checks before a value's type is known, in the order `decode` makes them: within
+    the topic's size limit, UTF-8, nested no deeper than `MAX_DEPTH`, JSON, free of CPR-like
+    numbers. Returns the parsed JSON value, or the `Rejection`. (Publishers check with this
+    too, so they refuse what the services would, with the same reason.)"""
     if raw is None:
         return Rejection("invalid_json", "record has no value")
+    if len(raw) > max_record_bytes(topic):
+        return Rejection("invalid_event", f"(event): record value is over the limit of "
+                                          f"{max_record_bytes(topic) // 1024} KiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -141,6 +145,13 @@ def _diagnose(topic: str, raw: bytes | None, adapter: TypeAdapter[Any] | None) -
         return Rejection("invalid_json", "value is nested too deeply")
     if contains_cpr(raw):
         return Rejection("cpr_number", "a string contains a CPR-like number")
+    return obj
+
+
+def _diagnose(topic: str, raw: bytes | None, adapter: TypeAdapter[Any] | None) -> Rejection:
+    obj = parse(topic, raw)
+    if isinstance(obj, Rejection):
+        return obj
     if not isinstance(obj, dict):
         return Rejection("invalid_event", "value is not a JSON object")
     event_type = obj.get("event_type")
@@ -152,7 +163,7 @@ def _diagnose(topic: str, raw: bytes | None, adapter: TypeAdapter[Any] | None) -
     if isinstance(version, int) and not isinstance(version, bool) and version != 1:
         return Rejection("unsupported_schema_version", "schema_version is not 1")
     try:
-        adapter.validate_json(raw)
+        adapter.validate_json(raw)  # type: ignore[arg-type]  # parse() refused None
     except ValidationError as exc:
         return Rejection("invalid_event", _describe(exc))
     except RecursionError:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.cpr import contains_cpr
-from schemas.decode import Rejection, decode
+from schemas import topics
+from schemas.decode import Rejection, decode, parse
 from schemas.events import INPUT_TYPES
 
 #: The CSV columns, in the order the re-serialised JSON carries them.
@@ -97,16 +97,9 @@ def read_feed(path: str | Path) -> Iterator[FeedItem]:
 
 def check_record(line_no: int, value: bytes) -> FeedItem:
     """Validate one JSON record `value` as the consumers will; the line number is for reports."""
-    try:
-        obj = json.loads(value.decode("utf-8"))
-    except UnicodeDecodeError:
-        return FeedError(line_no, "invalid_encoding", "line is not UTF-8")
-    except RecursionError:
-        return FeedError(line_no, "invalid_json", "value is nested too deeply")
-    except ValueError as exc:
-        return FeedError(line_no, "invalid_json", f"line is not JSON ({type(exc).__name__})")
-    if contains_cpr(value):
-        return FeedError(line_no, "cpr_number", "a string contains a CPR-like number")
+    obj = parse(topics.APPLICATIONS, value)  # every input topic has the same first checks
+    if isinstance(obj, Rejection):
+        return FeedError(line_no, obj.reason, obj.detail)
     if not isinstance(obj, dict):
         return FeedError(line_no, "invalid_event", "value is not a JSON object")
     event_type = obj.get("event_type")

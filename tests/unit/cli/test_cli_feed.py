@@ -13,8 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import topics
+from schemas.decode import Rejection, decode
 from taskforce import demo
 from taskforce.feed import CSV_COLUMNS, FeedError, FeedLine, check_record, read_feed
+from tests.unit.schemas.examples import encode, topic_of, valid, with_value
 
 pytestmark = pytest.mark.unit
 
@@ -242,3 +244,30 @@ def test_demo_feeds_read_back_clean(tmp_path: Path) -> None:
     assert 1 <= len(sample) <= demo.CSV_SAMPLE_ROWS
     applications = [e for e in events if demo.topic_of(e) == topics.APPLICATIONS]
     assert [json.loads(i.value) for i in sample] == applications[: len(sample)]
+
+
+def _hostile_lines() -> list[tuple[str, bytes]]:
+    """(event type, line) pairs a publisher must refuse as the services do (contract 1.1)."""
+    plan = valid("development_plan.adopted")
+    goal = plan["data"]["goals"][0]
+    many_goals = with_value(plan, ("data", "goals"), [goal] * 201)
+    notification = valid("notification.received")
+    child_ref = ("data", "child_ref")
+    return [
+        ("notification.received", encode(with_value(notification, child_ref, "x" * 201))),
+        ("notification.received", encode(with_value(notification, ("source",), "s" * 101))),
+        ("notification.received", encode(with_value(notification, child_ref, "barn_0101901234"))),
+        ("notification.received", encode(with_value(notification, child_ref, "０１０１９０ １２３４"))),
+        ("development_plan.adopted", encode(many_goals)),
+        ("development_plan.adopted", encode(with_value(plan, ("data", "course_id"), "c" * 300_000))),
+        ("notification.received", b'{"a":' * 600 + b"1" + b"}" * 600),
+    ]
+
+
+@pytest.mark.parametrize(("event_type", "line"), _hostile_lines())
+def test_a_publisher_refuses_what_the_services_refuse_with_the_same_reason(event_type: str,
+                                                                           line: bytes) -> None:
+    by_service = decode(topic_of(event_type), line)
+    by_publisher = check_record(1, line)
+    assert isinstance(by_service, Rejection) and isinstance(by_publisher, FeedError)
+    assert (by_publisher.reason, by_publisher.detail) == (by_service.reason, by_service.detail)
