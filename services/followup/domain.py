@@ -50,28 +50,53 @@ def apply_plan(state: PlanState | None, event: DevelopmentPlanAdopted) -> PlanSt
 _change_key = attrgetter("effective_at", "event_id")
 
 
-def apply_milestone(state: MilestoneState | None, event: MilestoneUpdated) -> MilestoneState:
-    """Keep every update in the history, sorted by when it took effect.
+def half_year(instant: datetime) -> tuple[int, int]:
+    """The half-year (Europe/Copenhagen) an instant falls in: (year, 1 or 2)."""
+    local = instant.astimezone(COPENHAGEN)
+    return local.year, 1 if local.month <= 6 else 2
 
-    An older update never overwrites a newer status (the current status is the last entry),
-    but stays in the history so the status at any past instant can be answered.
-    """
+
+def apply_milestone(state: MilestoneState | None, event: MilestoneUpdated) -> MilestoneState:
+    """Fold one update into the milestone's history. See `apply_milestones`."""
     return apply_milestones(state, (event,))
 
 
 def apply_milestones(state: MilestoneState | None, events: Sequence[MilestoneUpdated]) -> MilestoneState:
-    """`apply_milestone` for each of `events` (at least one) in turn, with the state built once.
+    """Fold updates (at least one) into the history: per half-year, the last change in it.
 
-    A batch often carries several updates of one milestone; building (and validating) the
-    whole history once instead of once per update is the same state for less work.
+    An older update never overwrites a newer status. The history keeps, for each half-year
+    in which the milestone changed, only its last change by (effective_at, event_id): that
+    answers every question a summary asks, the status at a period's end (the last change
+    before it) and the status now (the last of all), and it bounds the history by the
+    half-years a milestone lives through, however often it is updated. A status at an instant
+    inside a half-year, before its last change, is not kept: nothing asks for it.
+
+    The fold is a join (a maximum per half-year): the same updates in any order, with
+    repeats or cut into any batches, give the same state, so a redelivered update has no
+    effect even when its id is no longer remembered.
     """
-    changes = {} if state is None else {change.event_id: change for change in state.history}
+    last: dict[tuple[int, int], StatusChange] = {} if state is None else {
+        half_year(change.effective_at): change for change in state.history}
     for event in events:
-        changes[event.event_key] = StatusChange(status=event.data.status, effective_at=event.occurred_at,
-                                                event_id=event.event_key)
-    last = events[-1].data
-    return MilestoneState(plan_id=last.plan_id, milestone_id=last.milestone_id,
-                          history=sorted(changes.values(), key=_change_key))
+        change = StatusChange(status=event.data.status, effective_at=event.occurred_at,
+                              event_id=event.event_key)
+        period = half_year(change.effective_at)
+        kept = last.get(period)
+        if kept is None or _later(change, kept):
+            last[period] = change
+    data = events[-1].data
+    return MilestoneState(plan_id=data.plan_id, milestone_id=data.milestone_id,
+                          history=sorted(last.values(), key=_change_key))
+
+
+def _later(change: StatusChange, than: StatusChange) -> bool:
+    """Whether `change` comes after `than`: by instant, then event id, then the spelling of
+    the instant (one instant written with two offsets still has one winner)."""
+    if change.effective_at != than.effective_at:
+        return change.effective_at > than.effective_at
+    if change.event_id != than.event_id:
+        return change.event_id > than.event_id
+    return change.effective_at.isoformat() > than.effective_at.isoformat()
 
 
 def status_at(state: MilestoneState | None, instant: datetime) -> MilestoneStatus:
