@@ -1,8 +1,10 @@
 # One image for all four services; the command picks the service:
 #   python -m services.intake | services.analysis | services.followup | services.reporting
 # deploy/compose.yaml and deploy/k8s/ set it per container.
+# The base is the newest Python the tests run on (README: "Which Pythons"); change it only
+# together with requires-python in pyproject.toml and .ci/run.
 
-FROM python:3.11-slim AS build
+FROM python:3.13-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -12,7 +14,7 @@ COPY . .
 # The runtime dependencies only: no [dev] extras in the image.
 RUN /opt/venv/bin/pip install .
 
-FROM python:3.11-slim
+FROM python:3.13-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

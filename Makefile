@@ -1,18 +1,30 @@
 # taskforce — the two commands are `make run` and `make test`.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# Python 3.11, 3.12 or 3.13 (pyproject.toml's requires-python): PYTHON if set, else the newest
+# python3.13 / python3.12 / python3.11 / python3 on PATH that runs; tools/find-python says what
+# it found, or what it tried and why none fits. A second environment beside .venv:
+#   make test-unit PYTHON=python3.13 VENV=.venv-3.13
+PYTHON ?=
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+SCREENSHOTS := docs/screenshots
 
-.PHONY: run test up down status bench lint schemas test-unit test-integration test-faults test-browser clean
+.PHONY: run test up down status bench lint schemas test-unit test-integration test-faults test-browser \
+	check-wheels screenshots chromium clean
 
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
-		{ echo "Python 3.11 is required (found $$($(PYTHON) --version))"; exit 1; }
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "Installing pinned dependencies into $(VENV) ..."
+	@if [ ! -x $(PY) ]; then \
+		python="$$(PYTHON='$(PYTHON)' tools/find-python)" || exit 1; \
+		echo "Creating $(VENV) with $$python ..."; \
+		"$$python" -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV) with $$python" \
+			"(Debian and Ubuntu ship the venv module apart: apt-get install python3-venv)"; exit 1; }; \
+	fi
+	@PYTHON=$(PY) tools/find-python >/dev/null 2>&1 || { echo "$(VENV) is $$($(PY) --version 2>&1)," \
+		"which taskforce does not support (pyproject.toml: requires-python):" \
+		"remove it (rm -rf $(VENV)) and run make again"; exit 1; }
+	@echo "Installing pinned dependencies into $(VENV) ($$($(PY) --version)) ..."
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
@@ -25,8 +37,10 @@ run: $(STAMP)
 test: $(STAMP) lint
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
+## make lint: ruff, and the pins against the recorded wheels (offline; make check-wheels is online)
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
+	@$(PY) -m tools.wheels check
 
 test-unit: $(STAMP)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
@@ -37,10 +51,22 @@ test-integration: $(STAMP)
 test-faults: $(STAMP)
 	@$(PY) -m pytest -m faults -p no:randomly $(PYTEST_ARGS)
 
-## make test-browser: install Debian's chromium, then run the browser test
-test-browser: $(STAMP)
+chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+## make test-browser: install Debian's chromium, then run the browser test
+test-browser: $(STAMP) chromium
 	@$(PY) -m pytest -m browser $(PYTEST_ARGS)
+
+## make screenshots: the browser test, writing the README's screenshots to docs/screenshots/
+screenshots: $(STAMP) chromium
+	@TASKFORCE_SCREENSHOTS=$(SCREENSHOTS) $(PY) -m pytest -m browser $(PYTEST_ARGS)
+	@ls -l $(SCREENSHOTS)/*.png
+
+## make check-wheels: every pin (and what it pulls in) has a binary wheel for each supported Python
+## on manylinux x86_64 and aarch64, asked of PyPI now; records the answer in tools/wheels.json
+check-wheels: $(STAMP)
+	@$(PY) -m tools.wheels record
 
 up: $(STAMP)
 	@$(PY) -m taskforce.stack up

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import itertools
 import json
+import math
 import os
 import shutil
 import signal
@@ -183,13 +184,21 @@ class Page:
                                                        "windowsVirtualKeyCode": 13, "text": "\r"})
         await self.loaded(since)
 
-    async def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
+    async def screenshot(self, path: Path, *, full_page: bool = True, until: str | None = None) -> Path:
+        """The whole page, or the viewport (full_page=False), or the page from its top down to
+        32 px below the element `until` selects (a short page without the empty window below)."""
         params: dict[str, Any] = {"format": "png"}
-        if full_page:
+        if full_page or until is not None:
             metrics = await self.send("Page.getLayoutMetrics")
             size = metrics.get("cssContentSize") or metrics["contentSize"]
+            height = size["height"]
+            if until is not None:
+                bottom = await self.evaluate(
+                    f"document.querySelector({json.dumps(until)}).getBoundingClientRect().bottom"
+                    " + window.scrollY")
+                height = min(height, math.ceil(bottom) + 32)
             params.update(captureBeyondViewport=True, clip={
-                "x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+                "x": 0, "y": 0, "width": size["width"], "height": height, "scale": 1})
         shot = await self.send("Page.captureScreenshot", params)
         await asyncio.to_thread(_write, path, base64.b64decode(shot["data"]))
         return path

@@ -4,13 +4,15 @@ The reporting service runs in-process against the real Kafka-protocol broker and
 MongoDB-protocol server, fed `reporting.*` events for Nordfyn (480) across 2022H1 (past its
 grace: final) and 2022H2 (a draft). Chromium types the token, clicks, follows the links,
 and must see no console error, uncaught exception or blocked resource on the way.
-Screenshots land in `screenshots/` at the repository root (ignored by git).
+Screenshots land in `screenshots/` at the repository root (ignored by git), or in the folder
+TASKFORCE_SCREENSHOTS names: `make screenshots` writes the README's, in docs/screenshots/.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +28,8 @@ from tests.support.services import Running, running, settings_for
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / os.environ.get("TASKFORCE_SCREENSHOTS", "screenshots")  # relative: to ROOT
 TOKEN = "nordfyn-browser-token"
 WATERMARK = "2022-11-20T12:00:00+01:00"
 REPORT_H2 = "/municipalities/480/summaries/2022H2/report"
@@ -201,7 +204,7 @@ async def test_sign_in_open_draft_report_and_log_out(browser, stack, tmp_path):
         assert links == [REPORT_H2, "/municipalities/480/summaries/2022H1/report"]
         index_text = await page.evaluate("document.body.innerText")
         assert "KLADDE – ikke endelig" in index_text and "2. halvår 2022" in index_text
-        await page.screenshot(SCREENSHOTS / "index.png")
+        await page.screenshot(SCREENSHOTS / "index.png", until="main")
 
         # The draft report, reached by clicking its link.
         await page.click(f'a[href="{REPORT_H2}"]')
@@ -227,6 +230,7 @@ async def test_sign_in_open_draft_report_and_log_out(browser, stack, tmp_path):
             assert phrase in text, phrase
         assert await page.evaluate("document.querySelector('#opgjort').innerText") == \
             "20. november 2022 kl. 12.00"
+        await page.screenshot(SCREENSHOTS / "report-top.png", full_page=False)
         shot = await page.screenshot(SCREENSHOTS / "report.png")
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 
