@@ -22,6 +22,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from faststream.prometheus.container import MetricsContainer
+from packaging.specifiers import SpecifierSet
 from prometheus_client import CollectorRegistry
 
 from schemas import topics
@@ -400,7 +401,11 @@ def test_grafana_provisioning() -> None:
 
 def test_dockerfile_installs_runtime_only_as_non_root() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    # Both stages on the newest Python that requires-python admits (and .ci/run tests on).
+    supported = SpecifierSet(project["project"]["requires-python"])
+    newest = max(minor for minor in range(30) if f"3.{minor}" in supported)
+    assert re.findall(r"^FROM python:(\S+)", text, re.M) == [f"3.{newest}-slim"] * 2
     installs = re.findall(r"^RUN .*pip install (.*)$", text, re.M)
     assert installs == ["."], f"install the project only, without extras: {installs}"
     users = re.findall(r"^USER\s+(\S+)", text, re.M)
@@ -409,7 +414,6 @@ def test_dockerfile_installs_runtime_only_as_non_root() -> None:
              if ln.strip() and not ln.startswith("#")]
     assert lines[0] == "*", ".dockerignore is an allowlist: exclude everything first"
     allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
     assert allowed == {"pyproject.toml", *packages}
 
