@@ -18,12 +18,13 @@ class OutRecord:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+def producer(bootstrap_servers: str, client_id: str, max_request_size: int = 1024 * 1024) -> AIOKafkaProducer:
     """The producer for a service's outgoing records: all replicas acknowledge, a little
     lingering batches records; no idempotence (exactly-once effects come from idempotent
     consumers, and the embedded broker does not support idempotent producers)."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, client_id=client_id, acks="all",
-                            linger_ms=5, max_batch_size=256 * 1024, enable_idempotence=False)
+                            linger_ms=5, max_batch_size=256 * 1024, enable_idempotence=False,
+                            max_request_size=max_request_size)
 
 
 #: Kafka error codes that no retry can cure, by the DLQ reason they get: the record itself

@@ -109,7 +109,8 @@ class Runtime:
     async def start_producer(self) -> None:
         """Made here, not at build time: aiokafka objects need the running event loop."""
         if self._producer is None:
-            out = producer(self.settings.kafka_bootstrap_servers, f"taskforce-{self.settings.service}")
+            out = producer(self.settings.kafka_bootstrap_servers, f"taskforce-{self.settings.service}",
+                           self.settings.producer_max_request_bytes)
             await out.start()
             self._producer = out
 

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     #: While records wait on a municipality's partition, its summaries are recomputed once the
     #: partition is caught up, but at least this often (0: after every batch).
     summary_max_delay_ms: int = Field(default=1000, ge=0, alias="TASKFORCE_SUMMARY_MAX_DELAY_MS")
+    #: The largest request the producer sends (aiokafka's max_request_size): set it to the
+    #: broker's message.max.bytes. A record over it is refused for good and dead-lettered.
+    producer_max_request_bytes: int = Field(default=1024 * 1024, ge=64 * 1024,
+                                            alias="TASKFORCE_PRODUCER_MAX_REQUEST_BYTES")
     log_level: str = Field(default="INFO", alias="TASKFORCE_LOG_LEVEL")
     log_file: Path | None = Field(default=None, alias="TASKFORCE_LOG_FILE")
     group_suffix: str = Field(default="", alias="TASKFORCE_GROUP_SUFFIX")

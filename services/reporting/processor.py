@@ -34,7 +34,7 @@ from services.common.projection import PIECE_RECORDS, split_batch_in_pieces
 from services.common.records import OutRecord
 from services.reporting.domain.lifecycle import Published, decide
 from services.reporting.domain.periods import Period, period_of_micros, utc
-from services.reporting.domain.summary import figures_key, summary_of
+from services.reporting.domain.summary import figures_key, same_figures, summary_of
 from services.reporting.owed import Move, OwedSummaries, Partition, Touched
 from services.reporting.replica import KINDS, Kind, Replica, periods_of
 
@@ -303,7 +303,8 @@ class SummaryProcessor:
             key = figures_key(data)
             before = view.summaries.get(period.name)
             published = Published(SummaryStatus(before["status"]), before["revision"]) if before else None
-            decision = decide(published, before is None or before["figures_key"] != key, watermark, period,
+            changed = before is None or not same_figures(before["figures_key"], key)
+            decision = decide(published, changed, watermark, period,
                               self.grace, period.name in entry.final, period.name in entry.republish)
             if decision is not None:
                 data = data.model_copy(update={"status": decision.status, "revision": decision.revision})

@@ -16,7 +16,8 @@ from tests.faults import harness
 
 COLUMNS = (
     ("scenario", "scenario"), ("kills", "kills survived"), ("lost", "events lost"),
-    ("double", "double counts"), ("mismatches", "figure mismatches"), ("dlq", "DLQ / invalid sent"),
+    ("double", "double counts"), ("mismatches", "figure mismatches"), ("sent", "records sent"),
+    ("dlq", "DLQ / invalid sent"), ("restarts", "restarts needed"),
     ("cpr_hits", "CPR hits"), ("seconds", "seconds"),
 )
 

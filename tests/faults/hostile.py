@@ -21,6 +21,9 @@ from typing import Any
 from tests.faults.harness import COMMANDS, TOPIC_OF_TYPE
 
 CPRS = ("010190-1234", "3112994321", "150505-0505", "2902001111")
+#: The 1.1 spellings: glued to letters, other separators, full-width digits and spaces.
+CPR_SPELLINGS = ("barn_0101901234", "CPR3112994321", "150505 0505", "290200/1111", "010190.1234",
+                 "０１０１９０１２３４", "３１１２９９\u3000４３２１", "x290200\u00a01111y")
 WRONG_TOPIC = {  # a valid event type, sent to a topic it does not belong on
     "taskforce.applications": "notification.received",
     "taskforce.notifications": "case_review.completed",
@@ -93,9 +96,9 @@ class Fuzzer:
             ("unknown_field", self.unknown_field), ("cpr", self.cpr), ("naive_time", self.naive_time),
             ("wrong_topic", self.wrong_topic), ("not_utf8", self.not_utf8), ("huge_string", self.huge_string),
             ("deep_nesting", self.deep_nesting), ("not_an_object", self.not_an_object),
-            ("rating", self.rating), ("garbage", self.garbage),
+            ("rating", self.rating), ("garbage", self.garbage), ("over_limit", self.over_limit),
         ]
-        self.weights = [14, 16, 14, 8, 8, 12, 5, 5, 5, 1, 1, 3, 4, 4]
+        self.weights = [14, 16, 14, 8, 8, 12, 5, 5, 5, 1, 1, 3, 4, 4, 4]
 
     def fresh(self, topic: str) -> dict[str, Any]:
         event = copy.deepcopy(self.rng.choice(self.by_topic[topic]))
@@ -158,7 +161,8 @@ class Fuzzer:
         data = event["data"]
         if where == 0:
             string_fields = [k for k, v in data.items() if isinstance(v, str)]
-            data[self.rng.choice(string_fields)] = self.rng.choice([cpr, f"barn {cpr}", f"{cpr}/x"])
+            data[self.rng.choice(string_fields)] = self.rng.choice(
+                [cpr, f"barn {cpr}", f"{cpr}/x", *CPR_SPELLINGS])
         elif where == 1:
             event["source"] = f"dubu {cpr}"
         elif where == 2:
@@ -207,6 +211,21 @@ class Fuzzer:
         event["data"]["deep"] = "DEEP"  # an unknown field in `data`, nested past any parser's limit
         nested = b'{"a":' * depth + b"1" + b"}" * depth
         return _dumps(self._on(topic, event)).replace(b'"DEEP"', nested)
+
+    def over_limit(self, topic: str, event: dict[str, Any]) -> bytes:
+        """1.1's limits: a string of 201 characters, a list of 201 items, a value over 256 KiB."""
+        draw = self.rng.randrange(3)
+        if draw == 0:
+            string_fields = [k for k, v in event["data"].items() if isinstance(v, str)]
+            if string_fields:
+                event["data"][self.rng.choice(string_fields)] = "i" * 201
+            else:
+                event["correlation_id"] = "c" * 201
+        elif draw == 1:
+            event["correlation_id"] = "c" * self.rng.randint(256 * 1024, 300 * 1024)
+        else:
+            event["data"]["extra"] = ["x"] * 201  # also unknown: the list limit is checked either way
+        return _dumps(self._on(topic, event))
 
     def not_an_object(self, _topic: str, _event: dict[str, Any]) -> bytes | None:
         return self.rng.choice([b"[]", b'"event"', b"42", b"null", b"true", b"", b"   ", None, b"{}"])

@@ -17,6 +17,7 @@ import json
 import random
 import re
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -24,9 +25,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pymongo import MongoClient
 
+from schemas.cpr import CPR_PATTERN, UUID_PATTERN
 from taskforce import demo
 from tests.faults import harness
 from tests.faults.harness import (
@@ -51,7 +54,7 @@ from tests.faults.reference import differences, expected_status, reference, wate
 pytestmark = pytest.mark.faults
 
 SEED = 2019
-CPR = re.compile(r"\b\d{6}-?\d{4}\b")
+UUID = re.compile(UUID_PATTERN.pattern)
 SETTLE_TIMEOUT = 300.0
 
 
@@ -419,12 +422,98 @@ async def test_hostile_input_goes_to_the_dlq_and_nothing_else_changes(clusters: 
         big_note += (f"; DLQ: {'yes' if big_headers else 'NO'}, "
                      f"truncated from {big_headers.get('value_truncated_from')}")
     figures.update(dlq=f"{len(dlq)} / {len(invalid_at)}", seconds=time.monotonic() - started,
+                   sent=len(outgoing) + (1 if big_note.endswith("accepted by the broker") else 0),
+                   restarts=sum(1 for p in cluster.procs if not p.alive()),
                    note=f"{len(valid)} valid; reasons {dict(reasons)}; {big_note}")
     missing_kinds = Counter(where.get(pos, "oversized") for pos in missing)
     assert not missing, f"{len(missing)} invalid records not in the DLQ, e.g. {missing[:10]} {missing_kinds}"
     assert not wrongly, f"{len(wrongly)} valid records sent to the DLQ, e.g. {wrongly[:10]}"
     assert not unnamed, f"DLQ records without a reason: {unnamed[:10]}"
     assert len(dlq) >= len(invalid_at)
+    assert_equal_to_reference(diff)
+
+
+# --- 7. poison records and outputs the broker refuses ---------------------------------------
+
+#: Follow-up's producer is limited to this, so one valid plan makes a state it cannot send.
+SMALL_REQUEST_BYTES = 64 * 1024
+
+
+Poison = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], str]
+
+
+def _poison_records(prefix: str) -> list[Poison]:
+    """(topic, key, value, headers, DLQ reason) of records that once stopped a consumer or
+    came near it: nested 600 deep around an escaped CPR, a tombstone, binary with binary
+    headers, a 5 KB key, a full-width CPR, a value over 256 KiB."""
+    deep = b'{"a":' * 600 + b'"\\u0030101901234"' + b"}" * 600
+    template = demo.generate(SEED + 7, 0.01)[0]
+    spelled = dict(template, event_id="0f0e0d0c-0b0a-4908-8706-050403020101",
+                   source="dubu ０１０１９０ １２３４")
+    big = dict(template, event_id="0f0e0d0c-0b0a-4908-8706-050403020102", correlation_id="c" * 300_000)
+    records = []
+    for topic in INPUT_TOPICS:
+        records += [
+            (topic, b"480", deep, [], "invalid_json"),
+            (topic, b"480", None, [], "invalid_json"),
+            (topic, b"480", b"\xff\xfe 0101901234 \x00" * 50, [("h", b"\x00\xff" * 100)], "invalid_encoding"),
+            (topic, b"480" + b"\x00" * 5000 + b"0101901234", b"{}", [], "unknown_event_type"),
+        ]
+    topic = harness.TOPIC_OF_TYPE[template["event_type"]]
+    records += [(topic, b"480", json.dumps(spelled, ensure_ascii=False).encode(), [], "cpr_number"),
+                (topic, b"480", json.dumps(big).encode(), [], "invalid_event")]
+    return [(prefix + t, k, v, h, reason) for t, k, v, h, reason in records]
+
+
+def _plan_too_large_to_report() -> dict[str, Any]:
+    """A valid plan (within every limit) whose state outgrows `SMALL_REQUEST_BYTES`, for a
+    municipality the demo does not have, so the other summaries are unaffected."""
+    goals = [{"goal_id": f"goal-{g}", "title": "Mål " + "m" * 150,
+              "milestones": [{"milestone_id": f"m-{g}-{n}", "title": "Delmål " + "d" * 150,
+                              "due_on": "2023-06-30"} for n in range(200)]} for g in range(2)]
+    return {"event_id": "0f0e0d0c-0b0a-4908-8706-050403020103", "event_type": "development_plan.adopted",
+            "schema_version": 1, "occurred_at": "2022-03-01T10:00:00+01:00", "municipality_code": "999",
+            "source": "fault.tests", "data": {"plan_id": "plan-999", "course_id": "c-999", "goals": goals}}
+
+
+async def test_poison_records_and_refused_outputs_stop_nothing(clusters: Any) -> None:
+    started = time.monotonic()
+    figures: dict[str, Any] = {"kills": 0}
+    harness.FIGURES["7 poison, refused outputs"] = figures
+    cluster = clusters("poison")
+    cluster.start_all(followup={"TASKFORCE_PRODUCER_MAX_REQUEST_BYTES": str(SMALL_REQUEST_BYTES)})
+    await wait_ready(cluster.procs)
+    valid = demo.generate(SEED + 7, 0.05)
+    poison = _poison_records(cluster.prefix)
+    plan = _plan_too_large_to_report()
+    producer = AIOKafkaProducer(bootstrap_servers=cluster.stack.bootstrap, max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        half = len(valid) // 2
+        records = [event_record(cluster.prefix, e) for e in valid[:half]]
+        records += [(topic, key, value, headers) for topic, key, value, headers, _ in poison]
+        records += [event_record(cluster.prefix, e) for e in [plan, *valid[half:]]]
+        for topic, key, value, *headers in records:
+            await producer.send(topic, value, key=key, headers=headers[0] if headers and headers[0] else None)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    diff = await compare(cluster, valid, figures)
+    dead = [_headers(r) for r in await read_all(cluster.stack.bootstrap, cluster.topic(DLQ))]
+    stopped = [p.name for p in cluster.procs if not p.alive()]
+    reasons = Counter(h.get("reason") for h in dead)
+    wanted = Counter(reason for *_, reason in poison) + Counter(output_too_large=1)
+    refused = [h for h in dead if h.get("reason") == "output_too_large"]
+    figures.update(sent=len(valid) + len(poison) + 1, dlq=f"{len(dead)} / {sum(wanted.values())}",
+                   restarts=len(stopped), seconds=time.monotonic() - started,
+                   note=f"poison reasons {dict(reasons)}; follow-up's plan state refused at "
+                        f"{refused[0].get('original_size') if refused else '?'} bytes "
+                        f"(limit {SMALL_REQUEST_BYTES})")
+    assert not stopped, f"service processes stopped: {stopped}"
+    assert reasons == wanted, f"DLQ reasons {dict(reasons)}, wanted {dict(wanted)}"
+    assert [h["original_topic"] for h in refused] == [REPORTING]
+    assert int(refused[0]["original_size"]) > SMALL_REQUEST_BYTES
     assert_equal_to_reference(diff)
 
 
@@ -576,7 +665,11 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _has_cpr(value: Any) -> bool:
-    return any(CPR.search(text) for text in _strings(value))
+    """A CPR-like number by the 1.1 definition (digits after NFKC), in any string the value
+    holds or decodes to. UUIDs are spared wherever they stand: ids like "480:<event id>" are
+    ours, made from fields that validation only lets through when they are exactly a UUID."""
+    return any(CPR_PATTERN.search(unicodedata.normalize("NFKC", UUID.sub(" ", text)))
+               for text in _strings(value))
 
 
 async def test_no_cpr_number_is_kept_anywhere(fault_servers: harness.Servers) -> None:

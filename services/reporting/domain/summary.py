@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -132,7 +133,19 @@ def figures_key(data: SummaryData) -> str:
 
     Two summaries with the same key show the same figures (and highlights), so nothing
     new would be published.
+    Spelled in base32 (letters and the digits 2-7), never in hex: a hex digest can hold ten
+    digits that read as a CPR-like number, and none may be stored (EVENTS.md 1.1).
     """
     figures = data.model_dump(mode="json", exclude={"status", "revision", "as_of"})
     canonical = json.dumps(figures, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.b32encode(digest).decode().rstrip("=").lower()
+
+
+def same_figures(stored_key: str, key: str) -> bool:
+    """Whether a stored summary's key is `key`, in today's spelling or the hex of earlier
+    versions (so an upgrade republishes nothing whose figures did not change)."""
+    if stored_key == key:
+        return True
+    padded = key.upper() + "=" * (-len(key) % 8)
+    return stored_key == base64.b32decode(padded).hex()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, date, datetime
 
 import pytest
 
+from schemas.cpr import CPR_PATTERN
 from schemas.events import MilestoneStatus, Phase, Ratings
 from schemas.reporting import (
     ApplicationFacts,
@@ -27,6 +30,7 @@ from services.reporting.domain.summary import (
     compute_summary,
     figures_key,
     periods_with_events,
+    same_figures,
 )
 
 pytestmark = pytest.mark.unit
@@ -113,7 +117,17 @@ def test_figures_key_ignores_status_revision_and_as_of() -> None:
     later = compute_summary(INPUTS, H1, local(2022, 5, 1, 0, 0, 1), SummaryStatus.REVISED, 3)
     assert draft.as_of != later.as_of
     assert figures_key(draft) == figures_key(later)
-    assert len(figures_key(draft)) == 64
+    assert len(figures_key(draft)) == 52
+    assert not CPR_PATTERN.search(figures_key(draft))  # base32: never ten digits in a row
+
+
+def test_a_key_stored_in_hex_by_an_earlier_version_is_the_same_figures() -> None:
+    draft = compute_summary(INPUTS, H1, local(2022, 5, 1), SummaryStatus.DRAFT, 0)
+    key = figures_key(draft)
+    canonical = json.dumps(draft.model_dump(mode="json", exclude={"status", "revision", "as_of"}),
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert same_figures(hashlib.sha256(canonical.encode()).hexdigest(), key)
+    assert same_figures(key, key) and not same_figures("0" * 64, key)
 
 
 def test_figures_key_changes_with_a_figure() -> None:
