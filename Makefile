@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 SCREENSHOTS := docs/screenshots
 
 .PHONY: run test up down status bench lint schemas test-unit test-integration test-faults test-browser \
-	check-wheels screenshots chromium clean
+	check-wheels screenshots chromium clean fuzz fuzz-properties
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then \
@@ -48,8 +48,24 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	@$(PY) -m pytest -m "integration or e2e" $(PYTEST_ARGS)
 
+## make test-faults: the fault scenarios, then the fuzzing properties at volume
 test-faults: $(STAMP)
 	@$(PY) -m pytest -m faults -p no:randomly $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory fuzz-properties
+
+## make fuzz-properties: the decode → DLQ fuzzing properties with >= 100,000 examples in all
+fuzz-properties: $(STAMP)
+	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/unit/schemas/test_fuzz_decode.py -p no:randomly -q $(PYTEST_ARGS)
+
+## make fuzz: coverage-guided fuzzing of the decoder with atheris for FUZZ_SECONDS (x86_64 Linux;
+## atheris is pinned in tools/fuzz-requirements.txt, not in pyproject: it has no wheels elsewhere)
+FUZZ_SECONDS ?= 180
+fuzz: $(STAMP)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r tools/fuzz-requirements.txt
+	@mkdir -p run/fuzz/corpus run/fuzz/crashes
+	@set -o pipefail; $(PY) tests/fuzz/fuzz_decode.py -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=run/fuzz/crashes/ run/fuzz/corpus 2>&1 | grep -v "^#[0-9]" | tail -n 25
+	@test -z "$$(ls run/fuzz/crashes)" || { echo "fuzzing found a failure: run/fuzz/crashes/"; exit 1; }
 
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
