@@ -12,7 +12,8 @@ events themselves (not from arrival order):
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import singledispatch
 from typing import Any
 
@@ -65,15 +66,39 @@ def _course(state: CourseState, course_id: str) -> CourseFacts:
     return CourseFacts(course_id=course_id)
 
 
+#: A municipality applies for a course a handful of times: the course state keeps the most
+#: recent 200 applications and 200 courses (by their latest fact), so that a flood of ids
+#: cannot grow its document (and its reporting events) without end. Below the bound every
+#: rule above is exact; beyond it the oldest are forgotten.
+MAX_KEPT = 200
+
+
+def _recency(facts: ApplicationFacts | CourseFacts) -> tuple[datetime, str]:
+    """Most recent first: by the latest fact's instant, then id (facts without an instant last)."""
+    instants = [t for t in (getattr(facts, name, None) for name in _INSTANTS) if t is not None]
+    latest = max(instants, default=datetime.min.replace(tzinfo=UTC))
+    return latest, facts.application_id if isinstance(facts, ApplicationFacts) else facts.course_id
+
+
+_INSTANTS = ("submitted_at", "decided_at", "started_at", "completed_at")
+
+
+def _kept(items: list[Any], key: Callable[[Any], str]) -> list[Any]:
+    """The `MAX_KEPT` most recent of `items`, in id order."""
+    if len(items) > MAX_KEPT:
+        items = sorted(items, key=_recency, reverse=True)[:MAX_KEPT]
+    return sorted(items, key=key)
+
+
 def _with_application(state: CourseState, facts: ApplicationFacts) -> CourseState:
     others = [a for a in state.applications if a.application_id != facts.application_id]
     return state.model_copy(update={
-        "applications": sorted([*others, facts], key=lambda a: a.application_id)})
+        "applications": _kept([*others, facts], lambda a: a.application_id)})
 
 
 def _with_course(state: CourseState, facts: CourseFacts) -> CourseState:
     others = [c for c in state.courses if c.course_id != facts.course_id]
-    return state.model_copy(update={"courses": sorted([*others, facts], key=lambda c: c.course_id)})
+    return state.model_copy(update={"courses": _kept([*others, facts], lambda c: c.course_id)})
 
 
 @apply_course.register

@@ -432,3 +432,16 @@ def test_a_first_receipt_or_assessment_gives_the_state_the_copy_gave() -> None:
         assert same(state, before)
         assert list(state.__dict__.items()) == list(before.__dict__.items())
         assert state.model_fields_set == before.model_fields_set
+
+
+def test_a_flood_of_application_ids_keeps_the_most_recent_200() -> None:
+    """A municipality's course document stays bounded: 1,000 applications leave the 200 with
+    the latest facts, and the course facts are untouched by them."""
+    start = datetime(2022, 1, 1, tzinfo=UTC)
+    state = apply_course(started("c1", "2022-01-01T00:00:00+00:00", "a-real", "2023-01-01"), None)
+    for n in range(1_000):
+        at = (start + timedelta(hours=n)).isoformat()
+        state = apply_course(submitted(f"a-{n:04d}", at, "other"), state)
+    assert len(state.applications) == 200
+    assert [a.application_id for a in state.applications] == [f"a-{n:04d}" for n in range(800, 1_000)]
+    assert [c.course_id for c in state.courses] == ["c1"]
