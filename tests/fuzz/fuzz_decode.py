@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import atheris
@@ -28,23 +27,13 @@ with atheris.instrument_imports():
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.records import Record  # noqa: E402
 from tests.unit.schemas.examples import DECODABLE, encode, valid  # noqa: E402
 
 TOPICS = [topics.APPLICATIONS, topics.NOTIFICATIONS, topics.CASE_REVIEWS, topics.MILESTONES,
           topics.COMMANDS, topics.REPORTING, topics.SUMMARIES]
 SETTINGS = Settings(TASKFORCE_SERVICE="intake")  # type: ignore[call-arg]
 _CPR = re.compile(CPR_PATTERN.pattern.encode())
-
-
-@dataclass
-class Record:
-    """What a dead letter reads of an aiokafka ConsumerRecord."""
-
-    topic: str
-    value: bytes | None
-    key: bytes | None
-    partition: int = 0
-    offset: int = 0
 
 
 def check(data: bytes) -> None:

@@ -18,7 +18,6 @@ import asyncio
 import json
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -35,6 +34,7 @@ from services.common.projection import ProjectionEngine, split_batch
 from services.common.settings import Settings
 from services.followup.projections import KINDS as FOLLOWUP_KINDS
 from services.intake.projections import KINDS as INTAKE_KINDS
+from tests.support.records import Record
 from tests.unit.schemas.examples import DECODABLE, encode, topic_of, valid
 
 pytestmark = pytest.mark.unit
@@ -126,17 +126,6 @@ ANY_KEY = st.one_of(st.none(), st.binary(max_size=40), st.sampled_from([b"480", 
 def no_cpr_anywhere(raw: bytes) -> bool:
     """Nothing CPR-like, by either reading: the contract's (strings) or masking's (anywhere)."""
     return mask_cpr(raw) == raw and not _ASCII_CPR.search(raw)
-
-
-@dataclass
-class Record:
-    """What the batch steps read of an aiokafka ConsumerRecord."""
-
-    topic: str
-    value: bytes | None
-    key: bytes | None
-    partition: int = 0
-    offset: int = 0
 
 
 PREFIX = "fuzz."

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from aiokafka.errors import (
     MessageSizeTooLargeError,
@@ -15,17 +13,9 @@ from schemas.decode import Rejection
 from services.common.dlq import dead_letter, unpublishable, value_limit
 from services.common.records import OutRecord, permanent_reason
 from services.common.settings import Settings
+from tests.support.records import Record
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass
-class Record:
-    topic: str
-    value: bytes | None
-    key: bytes | None
-    partition: int = 2
-    offset: int = 7
 
 
 def settings(**env: str) -> Settings:
@@ -36,7 +26,7 @@ def settings(**env: str) -> Settings:
 def test_a_dead_letter_fits_the_producers_request_limit(limit: str | None, fits: int) -> None:
     chosen = settings(**({"TASKFORCE_PRODUCER_MAX_REQUEST_BYTES": limit} if limit else {}))
     value = b'{"child_ref": "0101901234", "x": "' + b"y" * 400_000 + b'"}'
-    letter = dead_letter(Record("p.taskforce.notifications", value, b"k" * 5000),  # type: ignore[arg-type]
+    letter = dead_letter(Record("p.taskforce.notifications", value, b"k" * 5000, 2, 7),  # type: ignore[arg-type]
                          Rejection("invalid_event", "too large"), chosen)
     assert value_limit(chosen) == fits and len(letter.value) == fits
     assert letter.headers["value_truncated_from"] == str(len(value))
