@@ -23,3 +23,9 @@ DEFAULT_PARTITIONS: dict[str, int] = {
     SUMMARIES: 3,
     DLQ: 3,
 }
+
+#: Who read what: one record per access decision on case data (services.common.auth.audit).
+#: Created by each service at start (not in DEFAULT_PARTITIONS, which the deployment scripts
+#: mirror: create it there too when services may not create topics).
+AUDIT = "taskforce.audit"
+AUDIT_PARTITIONS: dict[str, int] = {AUDIT: 3}

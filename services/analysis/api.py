@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from schemas.reporting import CaseReviewState
 from services.analysis.domain import rating_changes
 from services.analysis.projections import REVIEWS
+from services.common.auth import case_data, responses
 from services.common.paths import MunicipalityCode
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
-    api = APIRouter()
+    api = APIRouter(dependencies=[Depends(case_data)], responses=responses.CASE_DATA)
 
     @api.get("/municipalities/{code}/reviews/changes")
     async def changes(code: MunicipalityCode) -> dict[str, Any]:

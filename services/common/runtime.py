@@ -30,6 +30,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.auth import Access, responses
 from services.common.collector import settle_garbage_collector
 from services.common.dlq import unpublishable
 from services.common.kafka import ensure_topics
@@ -320,8 +321,14 @@ async def _raw_batch_decoder(message: Any) -> Any:
     return None
 
 
-def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
-    """The service's HTTP app; its lifespan starts and stops the consumer and clients."""
+def build_app(runtime: Runtime, routers: list[APIRouter], access: Access | None = None) -> FastAPI:
+    """The service's HTTP app; its lifespan starts and stops the consumer and clients.
+
+    Open: `/healthz`, `/readyz`, `/metrics`. The routers' case-data routes depend on
+    `services.common.auth.case_data`; `access` (default: bearer tokens, from the settings)
+    guards them and writes the audit trail.
+    """
+    access = access or Access.build(runtime.settings, runtime.metrics.registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -330,6 +337,7 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
         for step in runtime.startup:
             await _until_it_works(step, runtime)
         await _until_it_works(runtime.start_producer, runtime)
+        await _until_it_works(lambda: access.start(runtime), runtime)
         await runtime.broker.start()
         settle_garbage_collector()
         runtime.metrics.ready.labels(settings.service).set(1)
@@ -342,6 +350,7 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
             await runtime.broker.stop()
             if runtime.pipeline is not None:
                 await runtime.pipeline.abandon()  # only what outlived the grace period is left
+            await access.stop()
             await runtime.stop_producer()
             await runtime.mongo.close()
             log.info("stopped")
@@ -352,18 +361,19 @@ def build_app(runtime: Runtime, routers: list[APIRouter]) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "alive"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses=responses.READINESS)
     async def readyz(response: Response) -> dict[str, Any]:
         ready, checks = await runtime.is_ready()
         response.status_code = 200 if ready else 503
         return {"ready": ready, "checks": checks}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=Response, responses=responses.PROMETHEUS)
     async def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)
+    access.install(app)
     return app
 
 

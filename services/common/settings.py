@@ -40,6 +40,30 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="TASKFORCE_LOG_LEVEL")
     log_file: Path | None = Field(default=None, alias="TASKFORCE_LOG_FILE")
     group_suffix: str = Field(default="", alias="TASKFORCE_GROUP_SUFFIX")
+    # --- access: who may read what (services.common.auth; docs/operations.md "Access") ---
+    #: OIDC bearer tokens (JWT, RS256/ES256) beside the tokens file; on when the issuer is set.
+    oidc_issuer: str | None = Field(default=None, alias="TASKFORCE_OIDC_ISSUER")
+    oidc_audience: str | None = Field(default=None, alias="TASKFORCE_OIDC_AUDIENCE")
+    oidc_jwks_url: str | None = Field(default=None, alias="TASKFORCE_OIDC_JWKS_URL")
+    oidc_jwks_file: Path | None = Field(default=None, alias="TASKFORCE_OIDC_JWKS_FILE")
+    #: The claim naming the municipalities a token may read: a code, a list of codes, or "*"
+    #: (a dotted path reaches into objects, e.g. "taskforce.municipalities").
+    oidc_scope_claim: str = Field(default="municipality_code", alias="TASKFORCE_OIDC_SCOPE_CLAIM")
+    #: Only claim values with this prefix count, the prefix cut off (e.g. "municipality." for
+    #: Entra ID app roles "municipality.480", "municipality.*").
+    oidc_scope_prefix: str = Field(default="", alias="TASKFORCE_OIDC_SCOPE_PREFIX")
+    oidc_leeway_s: float = Field(default=30.0, ge=0, le=300, alias="TASKFORCE_OIDC_LEEWAY_S")
+    #: An unknown key id re-fetches the key set, at most this often.
+    oidc_jwks_min_refresh_s: float = Field(default=10.0, ge=0, alias="TASKFORCE_OIDC_JWKS_MIN_REFRESH_S")
+    #: Keys are re-fetched at least this often (a key the provider dropped stops working).
+    oidc_jwks_max_age_s: float = Field(default=3600.0, gt=0, alias="TASKFORCE_OIDC_JWKS_MAX_AGE_S")
+    #: Failed sign-ins per client address within the window before sign-in answers 429.
+    signin_max_failures: int = Field(default=5, ge=1, alias="TASKFORCE_SIGNIN_MAX_FAILURES")
+    signin_window_s: float = Field(default=300.0, gt=0, alias="TASKFORCE_SIGNIN_WINDOW_S")
+    #: Session and sign-in cookies only over HTTPS (set it behind a TLS-terminating proxy).
+    secure_cookies: bool = Field(default=False, alias="TASKFORCE_SECURE_COOKIES")
+    #: Audit events waiting for the producer; past this they are counted and logged, not sent.
+    audit_queue_size: int = Field(default=10_000, ge=1, alias="TASKFORCE_AUDIT_QUEUE_SIZE")
     #: Test-only fault hook: exit hard after the N-th batch's store write, before its commit.
     crash_after_write: int | None = Field(default=None, alias="TASKFORCE_CRASH_AFTER_WRITE")
 

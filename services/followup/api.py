@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 
 from schemas.reporting import MeetingState, MilestoneState, PlanState
+from services.common.auth import case_data, responses
 from services.common.paths import MunicipalityCode
 from services.followup.domain import MAX_GAP_DAYS, days_since_last_followup, overdue_milestones
 from services.followup.projections import MEETINGS, MILESTONES, PLANS
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
-    api = APIRouter()
+    api = APIRouter(dependencies=[Depends(case_data)], responses=responses.CASE_DATA)
 
     async def states(collection: str, model: Any, code: str) -> list[Any]:
         cursor = db[collection].find({"municipality_code": code}, {"state": 1})

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from schemas.reporting import NotificationState
+from services.common.auth import case_data, responses
 from services.common.paths import MunicipalityCode
 from services.common.watermarks import stamp
 from services.intake.domain import unassessed_overdue
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
-    api = APIRouter()
+    api = APIRouter(dependencies=[Depends(case_data)], responses=responses.CASE_DATA)
 
     @api.get("/municipalities/{code}/notifications/overdue")
     async def overdue(code: MunicipalityCode) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The reporting HTTP API: summaries as JSON, the committee report as HTML, browser sign-in."""
+"""The reporting HTTP API: summaries as JSON, the committee report as HTML, browser sign-in.
+
+Every case-data route depends on `case_data_or_session` (a bearer token or a browser session
+whose scope holds the code; 401/403 before the path is validated); the index lists only
+what the signed-in principal may read. Each decision is audited (services.common.auth).
+"""
 
 from __future__ import annotations
 
@@ -6,44 +11,59 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from schemas.summary import SummaryData
+from services.common.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    Access,
+    Unauthorized,
+    audit_slot,
+    case_data_or_session,
+    responses,
+)
+from services.common.auth.sessions import CSRF_MAX_AGE_S
+from services.common.auth.tokens import digest
 from services.common.paths import MunicipalityCode, PeriodName
-from services.reporting.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, Guard
 from services.reporting.domain.periods import Period, as_of
 from services.reporting.domain.reviews import phase_means, rereview_changes
 from services.reporting.replica import Replica
 from services.reporting.report import IndexEntry, ReportInput, render_index, render_login, render_report
 from services.reporting.report import safe_next as safe_next_url
 
+UNKNOWN = "Ukendt adgangsnøgle."
+EXPIRED_FORM = "Formularen var udløbet. Prøv igen."
+TOO_MANY = "For mange mislykkede forsøg fra denne adresse. Prøv igen om lidt."
 
-def router(replica: Replica, guard: Guard, secure_cookies: bool = False) -> APIRouter:
+
+def router(replica: Replica, access: Access) -> APIRouter:
+    guard, browser = access.guard, access.browser
+    assert browser is not None, "the reporting service signs browsers in"
     api = APIRouter()
+    data = APIRouter(dependencies=[Depends(case_data_or_session)], responses=responses.CASE_DATA)
 
-    @api.get("/municipalities/{code}/summaries")
-    async def list_summaries(request: Request, code: MunicipalityCode) -> dict[str, Any]:
+    @data.get("/municipalities/{code}/summaries")
+    async def list_summaries(code: MunicipalityCode) -> dict[str, Any]:
         """Periods with their latest status and revision."""
-        guard.require(request, code)
         stored = await replica.summaries(code)
         return {"municipality_code": code, "periods": [
             {"period": p, "status": d["status"], "revision": d["revision"], "as_of": d["data"]["as_of"]}
             for p, d in sorted(stored.items())]}
 
-    @api.get("/municipalities/{code}/summaries/{period}")
-    async def get_summary(request: Request, code: MunicipalityCode, period: PeriodName) -> dict[str, Any]:
+    @data.get("/municipalities/{code}/summaries/{period}")
+    async def get_summary(code: MunicipalityCode, period: PeriodName) -> dict[str, Any]:
         """The latest data published for the period, with the municipality code."""
-        guard.require(request, code)
         doc = (await replica.summaries(code)).get(period)
         if doc is None:
             raise HTTPException(404, "no summary for that period")
         return {"municipality_code": code, **doc["data"]}
 
-    @api.get("/municipalities/{code}/summaries/{period}/report", response_class=HTMLResponse)
-    async def get_report(request: Request, code: MunicipalityCode, period: PeriodName) -> HTMLResponse:
+    @data.get("/municipalities/{code}/summaries/{period}/report", response_class=HTMLResponse)
+    async def get_report(code: MunicipalityCode, period: PeriodName) -> HTMLResponse:
         """The committee report (Danish, self-contained HTML with charts)."""
-        guard.require(request, code)
         stored = await replica.summaries(code)
         if period not in stored:
             raise HTTPException(404, "no summary for that period")
@@ -59,12 +79,16 @@ def router(replica: Replica, guard: Guard, secure_cookies: bool = False) -> APIR
         html = await asyncio.to_thread(render_report, report_input)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
-    @api.get("/", response_class=HTMLResponse)
+    @api.get("/", response_class=HTMLResponse, responses={**responses.REDIRECT, **responses.UNAVAILABLE})
     async def index(request: Request) -> Response:
-        """Periods the signed-in user may read, linking to reports and JSON."""
-        principal = guard.principal(request)
+        """Periods the signed-in user may read, linking to reports and JSON; else to /login."""
+        slot = audit_slot(request)
+        slot.action, slot.route, slot.via = "list", "/", guard.presented(request)
+        principal = await guard.optional(request)
         if principal is None:
+            slot.reason = "no_credentials" if slot.via is None else "no_session"
             return RedirectResponse("/login", status_code=303)
+        slot.principal = principal
         docs = await replica.all_summaries()
         entries = [
             IndexEntry(municipality_code=d["municipality_code"], period=d["period"], status=d["status"],
@@ -74,29 +98,68 @@ def router(replica: Replica, guard: Guard, secure_cookies: bool = False) -> APIR
             for d in sorted(docs, key=lambda d: (d["municipality_code"], d["period"]))
             if principal.may_read(d["municipality_code"])
         ]
-        scope = "alle kommuner" if principal.scope == "*" else f"kommune {principal.scope}"
-        return HTMLResponse(render_index(entries, scope), headers={"Cache-Control": "no-store"})
+        slot.municipalities = sorted({e.municipality_code for e in entries}) or [None]
+        return HTMLResponse(render_index(entries, principal.label()), headers={"Cache-Control": "no-store"})
+
+    def form(status: int, error: str | None, next_url: str, **headers: str) -> HTMLResponse:
+        """The sign-in page with a fresh CSRF token (its value in a cookie, signed in the form)."""
+        cookie, signed = browser.csrf.issue()
+        page = render_login(error=error, next_url=safe_next_url(next_url), csrf_token=signed)
+        response = HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store", **headers})
+        response.set_cookie(CSRF_COOKIE, cookie, max_age=CSRF_MAX_AGE_S, httponly=True, samesite="strict",
+                            secure=browser.secure_cookies, path="/login")
+        return response
 
     @api.get("/login", response_class=HTMLResponse)
     async def login_page(next: str = "/") -> HTMLResponse:
-        return HTMLResponse(render_login(next_url=safe_next_url(next)))
+        """The sign-in form."""
+        return form(200, None, next)
 
-    @api.post("/login", response_class=HTMLResponse)
-    async def login(token: Annotated[str, Form()], next: Annotated[str, Form()] = "/") -> Response:
+    @api.post("/login", response_class=RedirectResponse, status_code=303,
+              responses={**responses.SIGN_IN, **responses.UNAVAILABLE})
+    async def login(request: Request, token: Annotated[str, Form(min_length=1, max_length=8192)],
+                    next: Annotated[str, Form(max_length=2000)] = "/",
+                    csrf_token: Annotated[str, Form(max_length=500)] = "") -> Response:
+        """Sign in with a token from the tokens file or an OIDC access token: a session cookie."""
+        slot = audit_slot(request)
+        slot.action, slot.route, slot.via = "sign_in", "/login", "form"
+        client = request.client.host if request.client else "unknown"
+        wait = browser.limiter.retry_after(client)
+        if wait is not None:
+            slot.reason = "rate_limited"
+            return form(429, TOO_MANY, next, **{"Retry-After": str(wait)})
+        if not browser.csrf.valid(request.cookies.get(CSRF_COOKIE), csrf_token):
+            slot.reason = "csrf"
+            return form(403, EXPIRED_FORM, next)
         token = token.strip()
-        principal = guard.tokens.lookup(token)
-        if principal is None:
-            return HTMLResponse(render_login(error="Ukendt adgangsnøgle.", next_url=safe_next_url(next)),
-                                status_code=401)
+        try:
+            if not token:
+                raise Unauthorized("unknown_token", "no token")
+            principal = await guard.bearer(token)
+        except Unauthorized as exc:
+            browser.limiter.failed(client)
+            slot.reason, slot.principal = exc.reason, exc.who
+            return form(401, UNKNOWN, next)
+        slot.principal = principal
+        session = await browser.sessions.open(principal, digest(token) if principal.kind == "token" else None)
         response = RedirectResponse(safe_next_url(next), status_code=303)
-        response.set_cookie(SESSION_COOKIE, guard.sessions.issue(token), max_age=SESSION_MAX_AGE_S,
-                            httponly=True, samesite="strict", secure=secure_cookies, path="/")
+        response.set_cookie(SESSION_COOKIE, session, max_age=SESSION_MAX_AGE_S, httponly=True,
+                            samesite="strict", secure=browser.secure_cookies, path="/")
         return response
 
-    @api.post("/logout")
-    async def logout() -> Response:
+    @api.post("/logout", response_class=RedirectResponse, status_code=303, responses=responses.REDIRECT)
+    async def logout(request: Request) -> Response:
+        """Sign out: the session ends on the server (its cookie is worth nothing from now on)."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            slot = audit_slot(request)
+            slot.action, slot.route, slot.via = "sign_out", "/logout", "session"
+            slot.principal = await browser.sessions.read(cookie)
+            await browser.sessions.close(cookie)
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
+                               secure=browser.secure_cookies)
         return response
 
+    api.include_router(data)
     return api

@@ -10,10 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from schemas import topics
+from services.common.auth import Access
 from services.common.runtime import BatchSteps, Runtime, attach_consumer, build_app, build_runtime
 from services.common.settings import Settings, load_settings
 from services.reporting import api
-from services.reporting.auth import Forbidden, Guard, Sessions, TokenBook
 from services.reporting.processor import SummaryProcessor
 from services.reporting.replica import Replica
 
@@ -32,11 +32,13 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
     runtime.after_replay = processor.refresh_all
     secret = settings.session_secret
     if not secret:
-        log.warning("TASKFORCE_SESSION_SECRET not set: browser sessions end with this process")
+        log.warning("TASKFORCE_SESSION_SECRET not set: browser sessions end with this process "
+                    "(and with several replicas, each knows only its own)")
         secret = secrets.token_urlsafe(32)
-    tokens = TokenBook(settings.tokens_file)
-    guard = Guard(tokens, Sessions(secret, tokens))
-    app = build_app(runtime, [api.router(replica, guard)])
+    access = Access.build(settings, runtime.metrics.registry, sessions=(runtime.db, secret))
+    assert access.browser is not None
+    runtime.startup.append(access.browser.sessions.setup)
+    app = build_app(runtime, [api.router(replica, access)], access)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -46,9 +48,5 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
         response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(_request: Request, _exc: Forbidden) -> Response:
-        return Response(status_code=403)
 
     return app, runtime

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from schemas import topics
@@ -15,9 +18,19 @@ from tests.support.services import running, settings_for
 
 pytestmark = pytest.mark.integration
 
+TOKEN = "read-models-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
-async def test_intake_lists_notifications_unassessed_past_24_hours(stack, prefix):
-    settings = settings_for("intake", stack, prefix)
+
+@pytest.fixture
+def tokens(tmp_path: Path) -> str:
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps({TOKEN: "*"}))
+    return str(path)
+
+
+async def test_intake_lists_notifications_unassessed_past_24_hours(stack, prefix, tokens):
+    settings = settings_for("intake", stack, prefix, TASKFORCE_TOKENS_FILE=tokens)
     events = [received("old-1", "2022-03-01T10:00:00+01:00", urgent=True),
               received("old-2", "2022-03-02T10:00:00+01:00"),
               received("done", "2022-03-01T10:00:00+01:00"), assessed("done", "2022-03-01T11:00:00+01:00"),
@@ -26,7 +39,7 @@ async def test_intake_lists_notifications_unassessed_past_24_hours(stack, prefix
     async with running(create_intake, settings) as intake:
         await produce(stack.bootstrap_servers, prefix + topics.NOTIFICATIONS, events)
         await wait_caught_up(stack.bootstrap_servers, settings.group_id, [prefix + topics.NOTIFICATIONS])
-        async with intake.client() as http:
+        async with intake.client(headers=AUTH) as http:
             body = (await http.get("/municipalities/480/notifications/overdue")).json()
             assert (await http.get("/municipalities/48x/notifications/overdue")).status_code == 422
     assert body["count"] == 2
@@ -34,8 +47,8 @@ async def test_intake_lists_notifications_unassessed_past_24_hours(stack, prefix
     assert body["notifications"][0]["urgent"] is True and body["notifications"][0]["hours_waiting"] > 24
 
 
-async def test_analysis_reports_the_change_between_baseline_and_follow_up(stack, prefix):
-    settings = settings_for("analysis", stack, prefix)
+async def test_analysis_reports_the_change_between_baseline_and_follow_up(stack, prefix, tokens):
+    settings = settings_for("analysis", stack, prefix, TASKFORCE_TOKENS_FILE=tokens)
     events = [review("b1", "2022-03-01T10:00:00+01:00", "baseline", (1, 2, 2, 3), case="k1"),
               review("f1", "2022-09-01T10:00:00+02:00", "follow_up", (3, 3, 2, 4), case="k1"),
               review("b2", "2022-03-02T10:00:00+01:00", "baseline", (2, 2, 1, 1), case="k2"),
@@ -44,7 +57,7 @@ async def test_analysis_reports_the_change_between_baseline_and_follow_up(stack,
     async with running(create_analysis, settings) as analysis:
         await produce(stack.bootstrap_servers, prefix + topics.CASE_REVIEWS, events)
         await wait_caught_up(stack.bootstrap_servers, settings.group_id, [prefix + topics.CASE_REVIEWS])
-        async with analysis.client() as http:
+        async with analysis.client(headers=AUTH) as http:
             body = (await http.get("/municipalities/480/reviews/changes")).json()
     assert body["reviews"] == 5 and body["cases_rereviewed"] == 2
     # k1: +2 +1 0 +1; k2: 0 +2 +2 +1 -> means
@@ -52,8 +65,8 @@ async def test_analysis_reports_the_change_between_baseline_and_follow_up(stack,
                                    "involvement": 1.0}
 
 
-async def test_followup_shows_overdue_milestones_and_days_since_the_last_meeting(stack, prefix):
-    settings = settings_for("followup", stack, prefix)
+async def test_followup_shows_overdue_milestones_and_days_since_the_last_meeting(stack, prefix, tokens):
+    settings = settings_for("followup", stack, prefix, TASKFORCE_TOKENS_FILE=tokens)
     milestones = [
         {"milestone_id": "m1", "title": "Skabelon", "due_on": "2022-06-01"},
         {"milestone_id": "m2", "title": "Kurser", "due_on": "2022-09-01"},
@@ -70,7 +83,7 @@ async def test_followup_shows_overdue_milestones_and_days_since_the_last_meeting
     async with running(create_followup, settings) as followup:
         await produce(stack.bootstrap_servers, prefix + topics.MILESTONES, events)
         await wait_caught_up(stack.bootstrap_servers, settings.group_id, [prefix + topics.MILESTONES])
-        async with followup.client() as http:
+        async with followup.client(headers=AUTH) as http:
             body = (await http.get("/municipalities/480/plan/status")).json()
             assert (await http.get("/municipalities/607/plan/status")).status_code == 404
     assert body["plan_id"] == "p1"

@@ -5,9 +5,11 @@ MongoDB-protocol server. It is fed `reporting.*` events (the owning services' ou
 Nordfyn (480) across two half-years — 2022H1 past its grace (final), 2022H2 still a draft
 with a clear drop in the 24-hour share — and one notification for Fredericia (607). Then:
 the report's HTML (Danish figures, status wording, inline SVG), the API's 401/403/404/422,
-the browser sign-in with its session cookie, the index scoped to the signed-in token,
-log-out and the open-redirect guard. One hostile summary, written straight into the store
-the service reads, checks that highlights are escaped.
+the browser sign-in with its CSRF-protected form and server-side session, the index scoped to
+the signed-in token, log-out (the session ends on the server: a replayed cookie is nobody),
+the rate limit on failed sign-ins, hashed and expiring tokens, and the audit trail of every
+decision on `taskforce.audit`. One hostile summary, written straight into the store the
+service reads, checks that highlights are escaped.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from schemas import topics
+from services.common.auth.tokens import digest
 from services.reporting.app import create as create_reporting
+from tests.support.browser import csrf_token, sign_in
 from tests.support.kafka import decoded, produce, read_until
 from tests.support.services import Running, running, settings_for
 
@@ -37,6 +41,10 @@ pytestmark = pytest.mark.integration
 
 ALL, NORDFYN, FREDERICIA, UNUSED = "all-token", "nordfyn-token", "fredericia-token", "unknown-token"
 REVOKED = "soon-revoked-token"
+HASHED, EXPIRED = "hashed-nordfyn-token", "expired-nordfyn-token"
+#: A client address of its own for the rate-limit test (uvicorn trusts X-Forwarded-For from
+#: the loopback address, as it would from a proxy there); no traffic goes to it.
+LIMITED_CLIENT = "203.0.113.7"
 WATERMARK_480 = "2022-11-20T12:00:00+01:00"
 WATERMARK_607 = "2022-03-10T12:00:00+01:00"
 HOSTILE = "<script>alert('xss')</script> & <b>fed</b>"
@@ -125,9 +133,10 @@ class Service:
     summaries: dict[str, dict[str, Any]]  # "480/2022H1" -> the JSON the API serves
     tokens_file: Path
 
-    def client(self, token: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.running.client(headers=headers, **kwargs)
+    def client(self, token: str | None = None, headers: dict[str, str] | None = None,
+               **kwargs: Any) -> httpx.AsyncClient:
+        bearer = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.running.client(headers={**bearer, **(headers or {})}, **kwargs)
 
 
 def _settled(records: list[Any]) -> bool:
@@ -145,7 +154,9 @@ def _settled(records: list[Any]) -> bool:
 async def service(stack, tmp_path_factory) -> AsyncIterator[Service]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     tokens = tmp_path_factory.mktemp("report-http") / "tokens.json"
-    tokens.write_text(json.dumps({ALL: "*", NORDFYN: "480", FREDERICIA: "607", REVOKED: "480"}))
+    tokens.write_text(json.dumps({ALL: "*", NORDFYN: "480", FREDERICIA: "607", REVOKED: "480",
+                                  f"sha256:{digest(HASHED)}": "480",
+                                  f"sha256:{digest(EXPIRED)}": {"scope": "480", "expires": "2020-01-01"}}))
     settings = settings_for("reporting", stack, prefix, TASKFORCE_TOKENS_FILE=str(tokens),
                             TASKFORCE_SESSION_SECRET="test-secret-" + prefix)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongodb_url)
@@ -326,7 +337,7 @@ async def test_login_sets_a_strict_httponly_cookie_that_opens_index_and_report(s
         assert (await browser.get("/")).headers["location"] == "/login"
         login_page = await browser.get("/login")
         assert login_page.status_code == 200 and 'name="token"' in login_page.text
-        response = await browser.post("/login", data={"token": FREDERICIA, "next": "/"})
+        response = await sign_in(browser, FREDERICIA, "/")
         assert response.status_code == 303 and response.headers["location"] == "/"
         cookie = session_cookie(response)
         attributes = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")}
@@ -352,14 +363,19 @@ async def test_login_sets_a_strict_httponly_cookie_that_opens_index_and_report(s
         assert out.status_code == 303 and out.headers["location"] == "/login"
         cleared = session_cookie(out)
         assert cleared.startswith("taskforce_session=") and "max-age=0" in cleared.lower()
-        assert not browser.cookies
+        assert "taskforce_session" not in browser.cookies
         assert (await browser.get("/")).headers["location"] == "/login"
         assert (await browser.get(REPORT.format(code="607", period="2022H1"))).status_code == 401
+    # The session ended on the server: the old cookie, replayed, is nobody.
+    session = cookie.split(";")[0].split("=", 1)[1]
+    async with service.client(cookies={"taskforce_session": session}) as replay:
+        assert (await replay.get(REPORT.format(code="607", period="2022H1"))).status_code == 401
+        assert (await replay.get("/")).headers["location"] == "/login"
 
 
 async def test_all_scope_index_lists_every_municipality(service):
     async with service.client() as browser:
-        assert (await browser.post("/login", data={"token": ALL})).status_code == 303
+        assert (await sign_in(browser, ALL)).status_code == 303
         index = await browser.get("/")
     text = text_of(index.text)
     assert "alle kommuner" in text
@@ -372,18 +388,19 @@ async def test_all_scope_index_lists_every_municipality(service):
 
 async def test_bad_token_on_login_is_a_401_page(service):
     async with service.client() as browser:
-        response = await browser.post("/login", data={"token": "not-a-token", "next": "/"})
+        response = await sign_in(browser, "not-a-token", "/")
         assert response.status_code == 401
         assert response.headers["content-type"].startswith("text/html")
         assert "Ukendt adgangsnøgle." in response.text and 'name="token"' in response.text
-        assert not response.headers.get_list("set-cookie") and not browser.cookies
-        empty = await browser.post("/login", data={"token": "   "})
-        assert empty.status_code in (401, 422) and not browser.cookies
+        assert "taskforce_session" not in browser.cookies
+        assert all(not c.startswith("taskforce_session") for c in response.headers.get_list("set-cookie"))
+        empty = await sign_in(browser, "   ")
+        assert empty.status_code in (401, 422) and "taskforce_session" not in browser.cookies
 
 
 async def test_cookie_from_another_secret_or_tampered_is_refused(service):
     async with service.client() as browser:
-        response = await browser.post("/login", data={"token": NORDFYN})
+        response = await sign_in(browser, NORDFYN)
         cookie = browser.cookies["taskforce_session"]
         assert response.status_code == 303
     tampered = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
@@ -402,7 +419,7 @@ async def test_cookie_from_another_secret_or_tampered_is_refused(service):
 ])
 async def test_next_allows_only_local_paths(service, given, expected):
     async with service.client() as browser:
-        response = await browser.post("/login", data={"token": NORDFYN, "next": given})
+        response = await sign_in(browser, NORDFYN, given)
         assert response.status_code == 303
         assert response.headers["location"] == expected
         page = await browser.get("/login", params={"next": given})
@@ -412,7 +429,7 @@ async def test_next_allows_only_local_paths(service, given, expected):
 async def test_login_then_next_opens_the_report(service):
     target = REPORT.format(code="480", period="2022H2")
     async with service.client(follow_redirects=True) as browser:
-        response = await browser.post("/login", data={"token": NORDFYN, "next": target})
+        response = await sign_in(browser, NORDFYN, target)
     assert response.status_code == 200 and str(response.url).endswith(target)
     assert "KLADDE" in response.text
 
@@ -422,7 +439,7 @@ async def test_revoking_a_token_ends_its_browser_sessions(service):
     stop working for sessions it opened too, not only for new sign-ins and bearer calls."""
     report = REPORT.format(code="480", period="2022H2")
     async with service.client() as browser:
-        assert (await browser.post("/login", data={"token": REVOKED})).status_code == 303
+        assert (await sign_in(browser, REVOKED)).status_code == 303
         assert (await browser.get(report)).status_code == 200
         book = json.loads(service.tokens_file.read_text())
         del book[REVOKED]
@@ -431,7 +448,7 @@ async def test_revoking_a_token_ends_its_browser_sessions(service):
         os.utime(service.tokens_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         async with service.client(REVOKED) as bearer:
             assert (await bearer.get(report)).status_code == 401
-        assert (await browser.post("/login", data={"token": REVOKED})).status_code == 401
+        assert (await sign_in(browser, REVOKED)).status_code == 401
         assert (await browser.get(report)).status_code == 401  # the old session cookie
         assert (await browser.get("/")).headers.get("location") == "/login"
 
@@ -443,3 +460,136 @@ async def test_highlights_use_danish_thousands_separators(service):
     assert "1.234,5 timer" in text  # the notifications table
     assert ("Mediantiden fra modtagelse til vurdering af en underretning steg fra 6,5 timer "
             "til 1.234,5 timer.") in text
+
+
+# --- credentials: before validation, hashed and expiring tokens --------------------------
+
+@pytest.mark.parametrize("path", [REPORT.format(code="abc", period="2022H1"),
+                                  REPORT.format(code="480", period="2022H3"),
+                                  "/municipalities/%3Cb%3E/summaries", "/municipalities/4800/summaries"])
+async def test_no_credentials_is_401_before_the_path_is_validated(service, path):
+    async with service.client() as anonymous:
+        response = await anonymous.get(path)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="taskforce"'
+    async with service.client(FREDERICIA) as other:  # a code outside its scope, malformed or not
+        refused = await other.get(path)
+    assert refused.status_code == 403 and refused.content == b""
+
+
+async def test_hashed_tokens_work_and_expired_ones_are_refused(service):
+    path = "/municipalities/480/summaries/2022H1"
+    async with service.client(HASHED) as http:
+        assert (await http.get(path)).status_code == 200
+        assert (await http.get("/municipalities/607/summaries")).status_code == 403
+    async with service.client(EXPIRED) as http:
+        response = await http.get(path)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="taskforce", error="invalid_token", error_description="token expired"')
+    # The file's key is no credential: reading the file gives nobody access.
+    async with service.client(f"sha256:{digest(HASHED)}") as http:
+        assert (await http.get(path)).status_code == 401
+    async with service.client() as browser:
+        assert (await sign_in(browser, EXPIRED)).status_code == 401
+        assert (await sign_in(browser, HASHED)).status_code == 303
+        assert (await browser.get(path)).status_code == 200
+
+
+# --- the sign-in form: CSRF and the rate limit -------------------------------------------
+
+async def test_the_sign_in_form_needs_its_csrf_token(service):
+    async with service.client() as browser:
+        form = await browser.get("/login")
+        assert form.headers["cache-control"] == "no-store"
+        csrf_cookie = next(c for c in form.headers.get_list("set-cookie") if c.startswith("taskforce_csrf="))
+        assert "httponly" in csrf_cookie.lower() and "samesite=strict" in csrf_cookie.lower()
+        field = csrf_token(form.text)
+        missing = await browser.post("/login", data={"token": NORDFYN})
+        assert missing.status_code == 403 and missing.headers["content-type"].startswith("text/html")
+        assert "Formularen var udløbet" in missing.text and "taskforce_session" not in browser.cookies
+        assert "csrf_token" in missing.text  # a fresh form to try again with
+        async with service.client() as elsewhere:  # a field from another browser's form
+            foreign = csrf_token((await elsewhere.get("/login")).text)
+        mismatched = await browser.post("/login", data={"token": NORDFYN, "csrf_token": foreign})
+        assert mismatched.status_code == 403
+    async with service.client() as cookieless:  # the field without its cookie
+        unbound = await cookieless.post("/login", data={"token": NORDFYN, "csrf_token": field})
+        assert unbound.status_code == 403
+        assert "taskforce_session" not in cookieless.cookies
+
+
+async def test_failed_sign_ins_are_rate_limited_per_client(service):
+    limited = {"X-Forwarded-For": LIMITED_CLIENT}
+    async with service.client(headers=limited) as attacker:
+        for attempt in range(5):
+            assert (await sign_in(attacker, f"guess-{attempt}")).status_code == 401
+        blocked = await sign_in(attacker, NORDFYN)  # even the right token, while blocked
+        assert blocked.status_code == 429
+        assert 1 <= int(blocked.headers["retry-after"]) <= 300
+        assert blocked.headers["content-type"].startswith("text/html") and 'name="token"' in blocked.text
+        assert "taskforce_session" not in attacker.cookies
+    async with service.client() as someone_else:  # another client is not affected
+        assert (await sign_in(someone_else, NORDFYN)).status_code == 303
+
+
+# --- the audit trail ---------------------------------------------------------------------
+
+AUDITED_CLIENT = "198.51.100.9"
+
+
+async def test_every_decision_is_audited_without_tokens(service):
+    """Reads (200/401/403/404), a listing, sign-ins (good and bad) and a sign-out, each an event
+    on taskforce.audit keyed by municipality, naming the token by its id and never the token."""
+    mark = {"X-Forwarded-For": AUDITED_CLIENT}
+    summary = "/municipalities/480/summaries/2022H1"
+    async with service.client(NORDFYN, headers=mark) as http:
+        assert (await http.get(summary)).status_code == 200
+    async with service.client(FREDERICIA, headers=mark) as http:
+        assert (await http.get(summary)).status_code == 403
+    async with service.client(headers=mark) as http:
+        assert (await http.get(summary)).status_code == 401
+    async with service.client(EXPIRED, headers=mark) as http:
+        assert (await http.get(summary)).status_code == 401
+    async with service.client(ALL, headers=mark) as http:
+        assert (await http.get("/municipalities/480/summaries/2019H1")).status_code == 404
+    async with service.client(headers=mark) as browser:
+        assert (await sign_in(browser, "wrong-token")).status_code == 401
+        assert (await sign_in(browser, ALL)).status_code == 303
+        assert (await browser.get("/")).status_code == 200
+        assert (await browser.post("/logout")).status_code == 303
+
+    def ours(records: list[Any]) -> list[tuple[bytes, dict[str, Any]]]:
+        return [(r.key, e) for r in records if (e := json.loads(r.value))["data"]["client"] == AUDITED_CLIENT]
+
+    expected = 5 + 2 + 3 + 1  # reads; sign-ins; the index lists 480, 607 and 849; the sign-out
+    settings = service.running.runtime.settings
+    records = await read_until(settings.kafka_bootstrap_servers, settings.topic(topics.AUDIT),
+                               lambda rs: len(ours(rs)) >= expected, timeout=30)
+    events = ours(records)
+    seen = {(e["data"]["action"], e["data"]["outcome"], e["municipality_code"], e["data"]["principal"]["id"],
+             e["data"]["reason"]) for _, e in events}
+    nordfyn, fredericia, everyone = (f"token:{digest(t)[:12]}" for t in (NORDFYN, FREDERICIA, ALL))
+    assert ("read", 200, "480", nordfyn, None) in seen
+    assert ("read", 403, "480", fredericia, "not_in_scope") in seen
+    assert ("read", 401, "480", None, "no_credentials") in seen
+    assert ("read", 401, "480", f"token:{digest(EXPIRED)[:12]}", "expired") in seen
+    assert ("read", 404, "480", everyone, None) in seen
+    assert ("sign_in", 401, None, None, "unknown_token") in seen
+    assert ("sign_in", 303, None, everyone, None) in seen
+    assert {m for a, _, m, _, _ in seen if a == "list"} == {"480", "607", "849"}
+    assert ("sign_out", 303, None, everyone, None) in seen
+    for key, event in events:
+        assert key.decode() == (event["municipality_code"] or "*")
+        assert event["event_type"] == "access.audited" and event["source"] == "taskforce.reporting"
+        assert event["data"]["service"] == "reporting" and event["data"]["client"] == AUDITED_CLIENT
+        if event["data"]["action"] == "read":
+            assert event["data"]["route"] == "/municipalities/{code}/summaries/{period}"
+            assert event["data"]["period"] in ("2022H1", "2019H1")
+    everything = b"".join(r.value for r in records)
+    for secret in (NORDFYN, FREDERICIA, ALL, EXPIRED, "wrong-token", digest(NORDFYN)):
+        assert secret.encode() not in everything
+    async with service.client() as http:
+        metrics = (await http.get("/metrics")).text
+    assert 'taskforce_audit_events_total{action="read",outcome="403",service="reporting"}' in metrics
+    assert "token:" not in metrics and AUDITED_CLIENT not in metrics

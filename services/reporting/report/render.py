@@ -111,13 +111,14 @@ def render_report(inp: ReportInput) -> str:
     )
 
 
-def render_login(error: str | None = None, next_url: str = "/") -> str:
-    """The sign-in page: a form POSTing ``token`` (and a hidden ``next``) to ``/login``.
+def render_login(error: str | None = None, next_url: str = "/", csrf_token: str = "") -> str:
+    """The sign-in page: a form POSTing ``token`` (and hidden ``next`` and ``csrf_token``) to
+    ``/login``.
 
     ``next_url`` is kept only when it is a local path ("/..."), never another site.
     """
     return _env().get_template("login.html.j2").render(
-        css=_css(), error=error, next_url=safe_next(next_url))
+        css=_css(), error=error, next_url=safe_next(next_url), csrf_token=csrf_token)
 
 
 def render_index(entries: Sequence[IndexEntry], scope_label: str) -> str:
