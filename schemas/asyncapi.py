@@ -24,6 +24,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from schemas import topics
+from schemas.audit import AuditEvent
 from schemas.commands import SummaryRequested
 from schemas.events import ApplicationEvent, CaseReviewEvent, MilestoneEvent, NotificationEvent
 from schemas.reporting import REPORTING_SCHEMA_VERSION, ReportingEvent
@@ -148,6 +149,17 @@ def build_broker() -> KafkaBroker:
         "good (reasons `output_*`, no partition or offset).",
         schema=bytes,
     )
+    broker.publisher(
+        topics.AUDIT,
+        title=channel_id(topics.AUDIT, SEND),
+        description="The audit trail: one `access.audited` event per access decision on case data, "
+        "from every service (a read with its outcome 200/401/403/404/422, the index's listing, a "
+        "sign-in or sign-out): who (a token's id or the JWT `sub`, never a token), their scope, "
+        "what (service, route, municipality, period), the outcome, when and from which client. "
+        "The key is the municipality code, or `*` when the request named none. Consumed by "
+        "`taskforce audit`.",
+        schema=AuditEvent,
+    )
     return broker
 
 
@@ -264,6 +276,22 @@ def _rename_components(document: dict[str, Any]) -> None:
     visit(document)
 
 
+_AUDIT_KEY = {
+    "type": "string",
+    "pattern": r"^([0-9]{3}|\*)$",
+    "description": "The record key: the `municipality_code` the access concerned, or `*` when it "
+    "named none (a sign-in, a malformed path), so one municipality's audit stays in order.",
+}
+
+
+def _add_audit_key(document: dict[str, Any]) -> None:
+    """The audit trail's key may be `*` besides a municipality code."""
+    channel = document["channels"][channel_id(topics.AUDIT, SEND)]
+    for ref in channel["messages"].values():
+        name = ref["$ref"].rsplit("/", 1)[-1]
+        document["components"]["messages"][name]["bindings"]["kafka"]["key"] = _AUDIT_KEY
+
+
 def build_document() -> dict[str, Any]:
     """The AsyncAPI 3.0 document as plain JSON data.
 
@@ -281,5 +309,6 @@ def build_document() -> dict[str, Any]:
         ).to_specification()
         document: dict[str, Any] = json.loads(specification.to_json())
     _add_keys_and_headers(document)
+    _add_audit_key(document)
     _rename_components(document)
     return document

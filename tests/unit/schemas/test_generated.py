@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from schemas import generate, topics
 from schemas.asyncapi import RECEIVE, SEND, channel_id
+from schemas.audit import AuditEvent
 from tests.unit.schemas.examples import EVENT_TYPES, Path, valid, with_value, without
 
 pytestmark = pytest.mark.unit
@@ -209,7 +210,7 @@ def test_every_reference_in_the_asyncapi_document_resolves(asyncapi: dict[str, A
 
 def test_asyncapi_channels_are_the_topics(asyncapi: dict[str, Any]) -> None:
     received = (*topics.INPUT_TOPICS, topics.COMMANDS, topics.REPORTING)
-    sent = (topics.REPORTING, topics.SUMMARIES, topics.DLQ)
+    sent = (topics.REPORTING, topics.SUMMARIES, topics.DLQ, topics.AUDIT)
     expected = {channel_id(t, RECEIVE): t for t in received} | {channel_id(t, SEND): t for t in sent}
     assert {name: channel["address"] for name, channel in asyncapi["channels"].items()} == expected
     for name in expected:
@@ -262,10 +263,13 @@ def test_the_dead_letter_message_names_its_headers(asyncapi: dict[str, Any]) -> 
 
 def test_every_event_message_is_keyed_by_municipality_code(asyncapi: dict[str, Any]) -> None:
     dlq = {m["$ref"] for m in asyncapi["channels"][channel_id(topics.DLQ, SEND)]["messages"].values()}
+    audit = {m["$ref"] for m in asyncapi["channels"][channel_id(topics.AUDIT, SEND)]["messages"].values()}
     for name, message in asyncapi["components"]["messages"].items():
         if f"#/components/messages/{name}" in dlq:
             continue
-        assert message["bindings"]["kafka"]["key"]["pattern"] == r"^[0-9]{3}$", name
+        # The audit trail's key is "*" when an access named no municipality.
+        pattern = r"^([0-9]{3}|\*)$" if f"#/components/messages/{name}" in audit else r"^[0-9]{3}$"
+        assert message["bindings"]["kafka"]["key"]["pattern"] == pattern, name
         assert message["correlationId"]["location"] == "$message.payload#/correlation_id", name
 
 
@@ -274,3 +278,11 @@ def test_component_names_match_the_asyncapi_key_pattern(asyncapi: dict[str, Any]
     for kind in ("messages", "schemas"):
         for name in asyncapi["components"][kind]:
             assert re.fullmatch(r"[\w.\-]+", name, flags=re.ASCII), name
+
+
+def test_the_audit_channel_carries_the_audit_event(asyncapi: dict[str, Any]) -> None:
+    assert _payload_event_types(asyncapi, channel_id(topics.AUDIT, SEND)) == {"access.audited"}
+    own = AuditEvent.model_json_schema(mode="validation", ref_template="#/components/schemas/{model}")
+    definitions = own.pop("$defs", {})
+    for name, schema in [(AuditEvent.__name__, own), *definitions.items()]:
+        assert asyncapi["components"]["schemas"][name] == schema, name
