@@ -4,6 +4,8 @@
     taskforce summaries [--municipality CODE] [--json]    the latest summaries, from the API
     taskforce reports --municipality CODE [--out DIR]     every period's committee report as HTML
     taskforce schema [TYPE]                               event types; a type's JSON Schema + example
+    taskforce token new -m CODE [--expires DATE]          a new API token and its hashed tokens-file line
+    taskforce audit [-m CODE] [--since DATE] [--json]     who read what, from the audit trail
     taskforce demo                                        what `make run` does after `make up`
 
 Exit codes: 0 success; 1 when a feed had rejected lines; 2 on usage, connection or API errors.
@@ -33,8 +35,8 @@ from schemas.decode import Rejection, decode
 from schemas.generate import JSONSCHEMA_DIR, event_types
 from schemas.municipalities import MUNICIPALITY_NAMES
 from services.reporting.domain.periods import Period
+from taskforce import access, publisher, settle, stack
 from taskforce import demo as demo_scenario
-from taskforce import publisher, settle, stack
 from taskforce.feed import FeedError, FeedLine, read_feed
 from taskforce.summaries_view import (
     LEGEND,
@@ -355,6 +357,80 @@ def schema(
     console.print("\n[bold]Example event[/] (`--example` prints it as one JSON line):")
     console.print(Syntax(json.dumps(event, ensure_ascii=False, indent=2), "json", theme="ansi_dark",
                          background_color="default", word_wrap=True))
+
+
+# --- access: tokens and the audit trail ---------------------------------------------------
+
+token_app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
+                        help="API tokens for the tokens file (TASKFORCE_TOKENS_FILE).")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("new")
+def token_new(
+    municipality: Annotated[list[str], typer.Option(
+        "--municipality", "-m",
+        help="Three-digit code the token may read; repeat for several; \"*\" for all.")],
+    expires: Annotated[str | None, typer.Option(
+        "--expires", help="Valid through this day (2026-12-31, Danish time) or until this instant "
+                          "(2026-12-31T12:00:00+01:00).")] = None,
+    tokens_file: Annotated[Path | None, typer.Option(
+        "--tokens-file", dir_okay=False,
+        help="Also add the entry to this tokens file (made 0600 if new).")] = None,
+) -> None:
+    """A new random token: printed once, with the hashed line that admits it (the file never holds it)."""
+    try:
+        new = access.make_token(municipality, expires)
+        if tokens_file is not None:
+            access.add_to_tokens_file(tokens_file, new)
+    except access.AccessError as exc:
+        raise _fail(str(exc)) from None
+    console = _console()
+    console.print("[bold]New token[/] (shown this once: hand it to its holder and keep no copy):")
+    typer.echo(f"  {new.token}")
+    if tokens_file is not None:
+        console.print(f"[bold]Added[/] to {tokens_file}:")
+    else:
+        console.print("[bold]Add this entry[/] to the tokens file's JSON object (TASKFORCE_TOKENS_FILE):")
+    typer.echo(f"  {new.line}")
+    console.print(f"In the audit trail it is [bold]{new.id}[/].")
+
+
+@app.command()
+def audit(
+    municipality: Annotated[list[str] | None, typer.Option(
+        "--municipality", "-m", help="Three-digit code; repeat for several; \"*\" for accesses that named "
+                                     "none (sign-ins). Default: all.")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="From this day (2026-01-01, Danish time) or instant.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Before this day or instant.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One audit event per line, as JSON.")] = False,
+    bootstrap_servers: Bootstrap = None,
+    topic_prefix: Prefix = "",
+) -> None:
+    """Who read what, and when: the audit trail (taskforce.audit), oldest first."""
+    codes = list(dict.fromkeys(municipality or []))
+    bad = [c for c in codes if c != "*" and not (len(c) == 3 and c.isascii() and c.isdigit())]
+    if bad:
+        raise _fail(f"--municipality takes three-digit codes or \"*\", not {', '.join(bad)}")
+    try:
+        start = access.instant(since) if since else None
+        end = access.instant(until) if until else None
+    except access.AccessError as exc:
+        raise _fail(str(exc)) from None
+    bootstrap = bootstrap_servers or _default_bootstrap()
+    events = _run(access.read_audit(bootstrap, topic_prefix, codes, start, end))
+    if as_json:
+        for event in events:
+            typer.echo(event.model_dump_json())
+        return
+    console = _console()
+    if not events:
+        console.print("No audit events" + (f" for {', '.join(codes)}" if codes else "")
+                      + (f" since {since}" if since else "") + ".")
+        return
+    console.print(access.audit_table(events))
+    console.print(f"{len(events)} audit events.", style="dim")
 
 
 # --- demo ---------------------------------------------------------------------------------

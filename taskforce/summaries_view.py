@@ -52,9 +52,11 @@ def resolve_token(token: str | None) -> str:
     except (OSError, ValueError) as exc:
         raise ApiError(f"cannot read the tokens file {path} ({type(exc).__name__})") from None
     scopes = tokens.items() if isinstance(tokens, dict) else ()
-    found = next((t for t, scope in scopes if scope == "*"), None)
+    # A hashed entry ("sha256:...") admits a token the file does not hold: no use here.
+    found = next((t for t, scope in scopes if scope == "*" and not str(t).startswith("sha256:")), None)
     if found is None:
-        raise ApiError(f"{path} has no token for all municipalities (\"*\"); pass --token")
+        raise ApiError(f"{path} has no plain-text token for all municipalities (\"*\"); pass --token "
+                       "or set TASKFORCE_TOKEN")
     return str(found)
 
 

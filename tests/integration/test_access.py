@@ -21,18 +21,21 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from typer.testing import CliRunner
 
 from schemas import topics
 from services.analysis.app import create as create_analysis
-from services.common.auth.tokens import digest
+from services.common.auth.tokens import DANISH, digest
 from services.followup.app import create as create_followup
 from services.intake.app import create as create_intake
 from services.reporting.app import create as create_reporting
+from taskforce import cli
 from tests.support.events import assessed, event, received, review
 from tests.support.identity import (
     AUDIENCE,
@@ -256,3 +259,33 @@ async def test_each_decision_is_audited_on_the_topic_and_in_the_log(world, caplo
     logged = [r for r in caplog.records if r.name == "taskforce.audit" and r.getMessage() == "access audited"
               and r.audit["data"]["principal"]["id"] == sub]  # type: ignore[attr-defined]
     assert len(logged) == 12
+
+
+async def test_taskforce_audit_lists_a_municipality_s_accesses(world):
+    sub = f"cli-{uuid.uuid4().hex[:8]}"
+    async with world.services["followup"].client() as http:
+        for scope, status in (("480", 200), ("607", 403)):
+            token = mint(EC, claims(scope, sub=sub))
+            assert (await http.get(ROUTES["followup"][0], headers=bearer(token))).status_code == status
+    today = datetime.now(DANISH).date().isoformat()
+    common = ["--bootstrap-servers", world.bootstrap, "--topic-prefix", world.prefix, "--since", today]
+    runner = CliRunner()
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        listed = await asyncio.to_thread(runner.invoke, cli.app, ["audit", "-m", "480", "--json", *common])
+        assert listed.exit_code == 0, listed.output
+        events = [json.loads(line) for line in listed.output.splitlines()]
+        mine = [e for e in events if e["data"]["principal"]["id"] == sub]
+        if len(mine) == 2 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert sorted(e["data"]["outcome"] for e in mine) == [200, 403]
+    assert all(e["municipality_code"] == "480" for e in events)
+    assert [e["occurred_at"] for e in events] == sorted(e["occurred_at"] for e in events)
+    other = await asyncio.to_thread(runner.invoke, cli.app, ["audit", "-m", "607", "--json", *common])
+    assert sub not in other.output
+    later = await asyncio.to_thread(runner.invoke, cli.app,
+                                    ["audit", "-m", "480", *common[:4], "--since", "2999-01-01"])
+    assert later.exit_code == 0 and "No audit events" in later.output
+    table = await asyncio.to_thread(runner.invoke, cli.app, ["audit", "-m", "480", *common])
+    assert table.exit_code == 0 and sub in table.output and "not_in_scope" in table.output
