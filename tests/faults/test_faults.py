@@ -50,6 +50,7 @@ from tests.faults.harness import (
 )
 from tests.faults.hostile import Fuzzer
 from tests.faults.reference import differences, expected_status, reference, watermarks
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.faults
 
@@ -604,10 +605,24 @@ async def test_access_is_per_municipality_and_parameters_are_safe(clusters: Any)
                  "/municipalities/607/summaries?municipality=480",
                  "//municipalities/607/summaries", "/municipalities/607/summaries/"):
         await expect(path, {403, 404, 422, 307}, own)
+    # The owning services' read models: the same rules, checked before the path is validated.
+    for service, route in (("intake", "notifications/overdue"), ("analysis", "reviews/changes"),
+                           ("followup", "plan/status")):
+        service_port = cluster.get(service).port
+        cases = (("480", own, {200, 404}, False), ("607", own, {403}, True), ("480", None, {401}, False),
+                 ("48x", None, {401}, False), ("48x", own, {403}, True),
+                 ("48x", "tok-all-admin", {422}, False))
+        for code, token, allowed, empty in cases:
+            checks += 1
+            status, body = await asyncio.to_thread(_raw_get, service_port, f"/municipalities/{code}/{route}",
+                                                   token)
+            statuses[status] += 1
+            if status not in allowed or (empty and body):
+                problems.append(f"{service} {code}/{route} ({token}): {status}, expected {allowed}")
     # Browser sessions: a signed-in 607 user gets nothing of 480's; a forged cookie is nobody.
     async with httpx.AsyncClient(base_url=cluster.get("reporting").url, follow_redirects=False,
                                  timeout=30) as browser:
-        login = await browser.post("/login", data={"token": other, "next": "/"})
+        login = await sign_in(browser, other, "/")
         checks += 1
         if login.status_code != 303 or not browser.cookies:
             problems.append(f"POST /login with a valid token: {login.status_code}, no session cookie")
@@ -621,7 +636,7 @@ async def test_access_is_per_municipality_and_parameters_are_safe(clusters: Any)
         if index.status_code != 200 or "/municipalities/480/" in index.text:
             problems.append(f"index for a 607 session: {index.status_code}, lists 480: "
                             f"{'/municipalities/480/' in index.text}")
-        wrong = await browser.post("/login", data={"token": "guess", "next": "/"})
+        wrong = await sign_in(browser, "guess", "/")
         checks += 1
         if wrong.status_code != 401:
             problems.append(f"POST /login with an unknown token: {wrong.status_code}")
