@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -224,8 +225,10 @@ async def test_health_and_metrics_stay_open_and_hold_no_ids(world, service):
         metrics = await http.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     assert "taskforce_audit_events_total" in metrics.text
-    for identifier in ("token:", "user-1", "rotated", "480", "127.0.0.1"):
-        assert identifier not in metrics.text, identifier
+    labels = re.findall(r'="([^"]*)"', metrics.text)
+    for identifier in ("token:", "user-1", "rotated", "auditor-", "480", "607", "127.0.0.1"):
+        assert not [value for value in labels if identifier in value], identifier
+    assert "token:" not in metrics.text and "auditor-" not in metrics.text
 
 
 async def test_each_decision_is_audited_on_the_topic_and_in_the_log(world, caplog):

@@ -67,6 +67,8 @@ async def test_the_service_does_what_its_openapi_document_says(services, service
     output, _ = await asyncio.wait_for(process.communicate(), SCHEMATHESIS_TIMEOUT_S)
     text = output.decode("utf-8", "replace")
     assert process.returncode == 0, text[-12_000:]
-    assert "No issues found" in text, text[-4000:]
-    counted = re.search(r"(\d+) generated, (\d+) passed", text)
+    # Warnings (e.g. "missing test data": generated codes rarely have data) are no failures.
+    counted = re.search(r"(\d+) generated, (\d+) passed(, \d+ skipped)?\n", text)
     assert counted and int(counted.group(1)) == int(counted.group(2)) > 0, text[-4000:]
+    closing = text.strip().splitlines()[-1]
+    assert "failure" not in closing and "error" not in closing, text[-4000:]
