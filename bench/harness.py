@@ -21,6 +21,7 @@ from bench.proc import cpu_seconds, peak_rss_mb, rss_mb
 from bench.stats import Sample, Window, steady_window
 from bench.workload import Record
 from schemas.topics import DEFAULT_PARTITIONS
+from services.common.connections import KafkaConnection, as_connection
 from services.common.kafka import ensure_topics
 from taskforce import servers
 
@@ -40,6 +41,13 @@ class Stack:
     @property
     def bootstrap(self) -> str:
         return self.kafka.address
+
+    @property
+    def connection(self) -> KafkaConnection:
+        """How the harness's own clients reach the embedded broker: plaintext, whatever
+        KAFKA_SECURITY_PROTOCOL the caller's environment holds (the consumer processes get
+        none of the caller's KAFKA_* variables either: `child_env`)."""
+        return KafkaConnection(self.bootstrap)
 
     @property
     def mongodb_url(self) -> str:
@@ -72,12 +80,13 @@ def fresh_stack(name: str) -> Iterator[Stack]:
 
 
 async def create_topics(stack: Stack, prefix: str) -> None:
-    await ensure_topics(stack.bootstrap, prefix)
+    await ensure_topics(stack.connection, prefix)
 
 
-async def produce(bootstrap: str, prefix: str, records: Iterable[Record], chunk: int = 20_000) -> int:
+async def produce(bootstrap: str | KafkaConnection, prefix: str, records: Iterable[Record],
+                  chunk: int = 20_000) -> int:
     """Publish records (key = municipality code) and wait until the broker has them all."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10,
+    producer = AIOKafkaProducer(**as_connection(bootstrap).client_args(), acks="all", linger_ms=10,
                                 max_batch_size=512 * 1024, max_request_size=8 * 1024 * 1024,
                                 enable_idempotence=False)
     await producer.start()
@@ -93,12 +102,12 @@ async def produce(bootstrap: str, prefix: str, records: Iterable[Record], chunk:
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, prefix: str, name: str) -> list[Record]:
+async def read_topic(bootstrap: str | KafkaConnection, prefix: str, name: str) -> list[Record]:
     """Every record of topic `name` as it stands now, per partition in offset order
     (records carry the unprefixed name, ready to be produced again under another prefix)."""
     topic = prefix + name
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=50)
+    consumer = AIOKafkaConsumer(**as_connection(bootstrap).client_args(), group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
@@ -122,8 +131,8 @@ class Offsets:
     broker's answer to the admin client's OffsetFetch does not decode in aiokafka 0.14.
     """
 
-    def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+    def __init__(self, bootstrap: str | KafkaConnection, group: str, topics: list[str]) -> None:
+        self.consumer = AIOKafkaConsumer(**as_connection(bootstrap).client_args(), group_id=group,
                                          enable_auto_commit=False)
         self.partitions = [TopicPartition(t, p) for t in topics
                            for p in range(DEFAULT_PARTITIONS[self._unprefixed(t)])]
@@ -242,7 +251,7 @@ async def consume_measured(stack: Stack, name: str, args: list[str], env: dict[s
     """Start the consumer on an input already published; poll its group's commits until all
     `total` records are committed; CPU from /proc at every poll, peak RSS at the end."""
     server_before: dict[str, float] = {}
-    async with Offsets(stack.bootstrap, group, topics) as offsets:
+    async with Offsets(stack.connection, group, topics) as offsets:
         started = time.monotonic()
         process = start_process(name, args, env)
         samples: list[Sample] = []

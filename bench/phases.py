@@ -36,6 +36,7 @@ from bench.proc import cpu_seconds, load_average, machine_cpu_ticks, peak_rss_mb
 from bench.profiling import summarise
 from bench.stats import latency_summary, ratio
 from schemas import topics
+from services.common.connections import KafkaConnection, as_connection
 from services.reporting.domain.periods import Period
 
 PREFIX = "bench."
@@ -73,7 +74,7 @@ async def measure_one(label: str, service: str, records: list[workload.Record], 
     """
     with fresh_stack(label) as stack:
         await create_topics(stack, PREFIX)
-        await produce(stack.bootstrap, PREFIX, records)
+        await produce(stack.connection, PREFIX, records)
         if args is None:
             args = ["-m", "bench.raw", service] if raw else ["-m", f"services.{service}"]
         group = f"{PREFIX}raw-{service}" if raw else f"{PREFIX}{service}"
@@ -83,7 +84,7 @@ async def measure_one(label: str, service: str, records: list[workload.Record], 
             [PREFIX + t for t in SERVICE_INPUTS[service]], len(records),
             timeout_for(len(records), slowest_per_s))
         load_after, ticks_after = load_average(), machine_cpu_ticks()
-        captured = await read_topic(stack.bootstrap, PREFIX, capture) if capture else []
+        captured = await read_topic(stack.connection, PREFIX, capture) if capture else []
     return Measured(consumption, load_before, load_after, steal_share(ticks_before, ticks_after)), captured
 
 
@@ -160,10 +161,10 @@ class SummaryWatcher:
     shows when the first hop (input → intake → reporting event) was done.
     """
 
-    def __init__(self, bootstrap: str, prefix: str, period: str) -> None:
+    def __init__(self, bootstrap: str | KafkaConnection, prefix: str, period: str) -> None:
         self.summaries_topic = prefix + topics.SUMMARIES
         self.consumer = AIOKafkaConsumer(self.summaries_topic, prefix + topics.REPORTING,
-                                         bootstrap_servers=bootstrap, group_id=None,
+                                         **as_connection(bootstrap).client_args(), group_id=None,
                                          auto_offset_reset="earliest", fetch_max_wait_ms=10)
         self.period = period
         self.pending: dict[str, deque[tuple[int, float]]] = defaultdict(deque)
@@ -242,9 +243,9 @@ async def latency(rates: list[int], duration_s: float, console: Console,
             for process in processes:
                 await wait_ready(process)
             period = Period.of(datetime.now(UTC)).name
-            watcher = SummaryWatcher(stack.bootstrap, PREFIX, period)
+            watcher = SummaryWatcher(stack.connection, PREFIX, period)
             await watcher.start()
-            producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=0,
+            producer = AIOKafkaProducer(**stack.connection.client_args(), acks="all", linger_ms=0,
                                         enable_idempotence=False)
             await producer.start()
             counts: dict[str, int] = defaultdict(int)
@@ -328,7 +329,7 @@ async def memory(total: int, first_at: int, console: Console) -> dict[str, Any]:
         await create_topics(stack, PREFIX)
         process = start_process("memory-intake", ["-m", "services.intake"],
                                 child_env(stack, PREFIX, "memory-intake"))
-        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=10,
+        producer = AIOKafkaProducer(**stack.connection.client_args(), acks="all", linger_ms=10,
                                     max_batch_size=512 * 1024, enable_idempotence=False)
         await producer.start()
         generator = workload.intake_events(total)
@@ -336,7 +337,7 @@ async def memory(total: int, first_at: int, console: Console) -> dict[str, Any]:
         started = time.monotonic()
         next_log = started + 30
         try:
-            async with Offsets(stack.bootstrap, f"{PREFIX}intake",
+            async with Offsets(stack.connection, f"{PREFIX}intake",
                                [PREFIX + t for t in SERVICE_INPUTS["intake"]]) as offsets:
                 last_sample = 0.0
                 while True:

@@ -43,6 +43,7 @@ from pymongo.errors import BulkWriteError
 
 from schemas import topics
 from services.common.collector import settle_garbage_collector
+from services.common.connections import kafka_connection
 from services.reporting.domain.periods import micros
 
 INPUTS = {
@@ -102,15 +103,15 @@ class RawConsumer:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.prefix = os.environ.get("TASKFORCE_TOPIC_PREFIX", "")
-        self.bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        kafka = kafka_connection().client_args()  # the environment, as the services read it
         self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             os.environ["MONGODB_URL"], tz_aware=True, retryWrites=False)
         self.db = self.mongo[f"{self.prefix}raw_{kind}".replace(".", "_")]
         self.consumer = AIOKafkaConsumer(
-            *[self.prefix + t for t in INPUTS[kind]], bootstrap_servers=self.bootstrap,
+            *[self.prefix + t for t in INPUTS[kind]], **kafka,
             group_id=f"{self.prefix}raw-{kind}", enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=MAX_RECORDS)
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+        self.producer = AIOKafkaProducer(**kafka, acks="all", linger_ms=5,
                                          max_batch_size=256 * 1024, enable_idempotence=False)
         self.out_topic = self.prefix + (topics.SUMMARIES if kind == "reporting" else topics.REPORTING)
         self.stopping = asyncio.Event()

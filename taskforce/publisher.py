@@ -32,6 +32,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from services.common.connections import KafkaConnection, as_connection
 from services.common.kafka import ensure_topics
 from taskforce.feed import FeedError, FeedLine, feed_format, read_feed
 
@@ -134,20 +135,23 @@ def check_files(paths: Sequence[Path], *, strict: bool = False, progress: Progre
     return checked
 
 
-async def send_records(records: Sequence[FeedLine], bootstrap: str, prefix: str = "", *,
+async def send_records(records: Sequence[FeedLine], bootstrap: str | KafkaConnection, prefix: str = "", *,
                        on_ack: Callable[[], None] | None = None,
                        linger_ms: int = LINGER_MS) -> Counter[tuple[str, str]]:
     """Send every record to `prefix + topic`, keyed as given; return counts once all are acknowledged.
 
     The topics are created first when missing (with their partition counts, idempotently),
     so nothing depends on the broker's auto-creation. Raises PublishError when the broker
-    cannot be reached or any record is not acknowledged.
+    cannot be reached or any record is not acknowledged, SettingsError (naming the setting)
+    when a connection setting cannot work (TLS, SASL: services.common.connections).
     """
+    kafka = as_connection(bootstrap)
+    bootstrap = kafka.bootstrap_servers
     try:
-        await ensure_topics(bootstrap, prefix, attempts=3)
+        await ensure_topics(kafka, prefix, attempts=3)
     except (KafkaError, OSError) as exc:
         raise PublishError(f"cannot reach Kafka at {bootstrap} ({type(exc).__name__})") from exc
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="taskforce-publisher", acks="all",
+    producer = AIOKafkaProducer(**kafka.client_args(), client_id="taskforce-publisher", acks="all",
                                 enable_idempotence=False, linger_ms=linger_ms, max_batch_size=MAX_BATCH_BYTES)
     try:
         await producer.start()
@@ -225,7 +229,8 @@ class Outcome:
         return 1 if self.checked.rejected else 0
 
 
-async def publish(paths: Sequence[Path], *, bootstrap: str, prefix: str = "", strict: bool = False,
+async def publish(paths: Sequence[Path], *, bootstrap: str | KafkaConnection, prefix: str = "",
+                  strict: bool = False,
                   dry_run: bool = False, console: Console | None = None) -> Outcome:
     """Validate every file, report bad lines, then (unless dry run or a strict abort) send the rest.
 
@@ -249,7 +254,8 @@ async def publish(paths: Sequence[Path], *, bootstrap: str, prefix: str = "", st
         task = progress.add_task("Sending", total=len(checked.records))
         sent = await send_records(checked.records, bootstrap, prefix,
                                   on_ack=lambda: progress.advance(task))
-    console.print(counts_table(sent, f"Sent to {bootstrap} (every record acknowledged)"))
+    address = bootstrap.bootstrap_servers if isinstance(bootstrap, KafkaConnection) else bootstrap
+    console.print(counts_table(sent, f"Sent to {address} (every record acknowledged)"))
     if checked.rejected:
         console.print(f"[yellow]![/] {len(checked.rejected):,} rejected line(s) were not sent.")
     return Outcome(checked, sent)

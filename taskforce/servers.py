@@ -84,10 +84,16 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
                                 start_new_session=True)
 
 
-def start_kafka(port: int, log: Path, host: str = "127.0.0.1", timeout: float = 30) -> Server:
+def start_kafka(port: int, log: Path, host: str = "127.0.0.1", timeout: float = 30,
+                advertised_port: int | None = None, authentication: bool = False) -> Server:
+    """Tansu on `port`. `advertised_port`: the port clients are sent back to in metadata (a TLS
+    terminator's, in the TLS tests). `authentication`: clients must authenticate with SASL,
+    which no client can on this build (docs/infrastructure.md, "TLS and SASL")."""
     url = f"tcp://{host}:{port}"
+    advertised = f"tcp://{host}:{advertised_port or port}"
     process = _spawn([str(tansu_binary()), "broker", "--listener-url", url,
-                      "--advertised-listener-url", url, "--silent"], log)
+                      "--advertised-listener-url", advertised, "--silent",
+                      *(["--authentication"] if authentication else [])], log)
     wait_for_port(host, port, timeout, process)
     return Server("kafka", process, host, port, log)
 

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import topics
+from services.common.connections import KafkaConnection, as_connection
 from services.common.settings import load_settings
 
 #: Every service's consumer group (named after the service) and the topics it consumes,
@@ -71,10 +72,11 @@ def group_id(service: str, prefix: str) -> str:
 class OffsetWatch:
     """An admin client for committed offsets and a group-less reader for true end offsets."""
 
-    def __init__(self, bootstrap: str, prefix: str = "") -> None:
+    def __init__(self, bootstrap: str | KafkaConnection, prefix: str = "") -> None:
         self.prefix = prefix
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="taskforce-settle")
-        self.reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+        kafka = as_connection(bootstrap).client_args()
+        self.admin = AIOKafkaAdminClient(**kafka, client_id="taskforce-settle")
+        self.reader = AIOKafkaConsumer(**kafka, group_id=None,
                                        client_id="taskforce-settle", enable_auto_commit=False,
                                        fetch_max_wait_ms=50)
         self._partitions: dict[str, list[TopicPartition]] = {}
@@ -144,7 +146,7 @@ class OffsetWatch:
         return behind, summaries
 
 
-async def wait_until_settled(bootstrap: str, prefix: str = "", *, quiet_s: float = QUIET_S,
+async def wait_until_settled(bootstrap: str | KafkaConnection, prefix: str = "", *, quiet_s: float = QUIET_S,
                              timeout_s: float = TIMEOUT_S, poll_s: float = POLL_S,
                              on_progress: Callable[[Progress], None] | None = None) -> Progress:
     """Return once every group is caught up and the summaries topic has been quiet for `quiet_s`.

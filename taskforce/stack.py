@@ -1,8 +1,9 @@
 """`make up` / `make down`: the embedded broker and store and all four services, in the background.
 
 Pid files and logs live under one ignored run directory (`run/`, or `TASKFORCE_RUN_DIR`).
-When `KAFKA_BOOTSTRAP_SERVERS` / `MONGODB_URL` are set, those servers are used and nothing
-embedded is started. `up` returns only when every service answers `/readyz`.
+When `KAFKA_BOOTSTRAP_SERVERS` / `MONGODB_URL` (or `MONGODB_URL_FILE`) are set, those servers are
+used and nothing embedded is started; their TLS and SASL settings (KAFKA_SECURITY_PROTOCOL, ...)
+pass through to every client. `up` returns only when every service answers `/readyz`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import typer
 from rich.console import Console
 
 from services.common.kafka import ensure_topics
+from services.common.secret_files import SettingsError
 from services.common.settings import DEFAULT_PORTS
 from taskforce import servers
 
@@ -102,9 +104,16 @@ def ensure_servers() -> tuple[str, str]:
     """Bootstrap address and Mongo URL: from the environment, or embedded ones we start."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:{}".format(_ensure_server(
         "kafka", "Kafka-protocol broker (Tansu)", "TASKFORCE_KAFKA_PORT", 9092, servers.start_kafka))
-    mongo_url = os.environ.get("MONGODB_URL") or "mongodb://127.0.0.1:{}".format(_ensure_server(
-        "mongodb", "MongoDB-protocol store (nx-27017)", "TASKFORCE_MONGO_PORT", 27017, servers.start_mongo))
-    asyncio.run(ensure_topics(bootstrap, os.environ.get("TASKFORCE_TOPIC_PREFIX", "")))
+    if os.environ.get("MONGODB_URL_FILE"):
+        mongo_url = ""  # a store of your own, named in a file: the services read it themselves
+    else:
+        mongo_url = os.environ.get("MONGODB_URL") or "mongodb://127.0.0.1:{}".format(_ensure_server(
+            "mongodb", "MongoDB-protocol store (nx-27017)", "TASKFORCE_MONGO_PORT", 27017,
+            servers.start_mongo))
+    try:
+        asyncio.run(ensure_topics(bootstrap, os.environ.get("TASKFORCE_TOPIC_PREFIX", "")))
+    except SettingsError as exc:  # TLS or SASL settings that cannot work (never their values)
+        raise typer.Exit(_fail(str(exc))) from None
     return bootstrap, mongo_url
 
 

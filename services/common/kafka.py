@@ -1,4 +1,9 @@
-"""Kafka wiring: idempotent topic creation and record helpers."""
+"""Kafka wiring: idempotent topic creation and record helpers.
+
+Every client here takes its connection arguments from `services.common.connections`
+(`kafka_connection`): given a bootstrap address instead, the rest (TLS, SASL) comes from the
+environment.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +17,32 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.topics import DEFAULT_PARTITIONS
+from services.common.connections import KafkaConnection, as_connection, diagnose_kafka
 
 log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    kafka: str | KafkaConnection,
     prefix: str = "",
     partitions: dict[str, int] | None = None,
     attempts: int = 30,
+    check: bool = True,
 ) -> None:
     """Create every topic that does not exist yet, with its partition count.
 
     Safe to call from several processes at once: "already exists" is success. Retries while
-    the broker is still coming up, since services may start before it answers.
+    the broker is still coming up, since services may start before it answers. With `check`,
+    a connection setting that cannot work (`diagnose_kafka`: an untrusted certificate, a
+    plaintext client at a TLS port, refused credentials) raises SettingsError at once,
+    instead of retrying as if the broker were down.
     """
+    kafka = as_connection(kafka)
+    if check and (problem := await diagnose_kafka(kafka)) is not None:
+        raise problem
     wanted = {f"{prefix}{name}": count for name, count in (partitions or DEFAULT_PARTITIONS).items()}
     for attempt in range(attempts):
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        admin = AIOKafkaAdminClient(**kafka.client_args())
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -51,7 +64,7 @@ async def ensure_topics(
             await admin.close()
 
 
-async def commit_offsets(bootstrap_servers: str, group_id: str, positions: dict[TopicPartition, int],
+async def commit_offsets(kafka: str | KafkaConnection, group_id: str, positions: dict[TopicPartition, int],
                          wait_s: float = 30.0) -> None:
     """Commit `positions` for `group_id` as a proper member of the group.
 
@@ -59,7 +72,7 @@ async def commit_offsets(bootstrap_servers: str, group_id: str, positions: dict[
     partition, commits and leaves. (A manually assigned consumer's commit carries no member
     id, which some brokers — the embedded one among them — refuse.)
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id,
+    consumer = AIOKafkaConsumer(**as_connection(kafka).client_args(), group_id=group_id,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:

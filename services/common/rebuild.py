@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.common.connections import kafka_connection
 from services.common.kafka import commit_offsets, ensure_topics
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ KEEP = {"summaries"}
 async def rebuild(runtime: Runtime) -> dict[str, Any]:
     settings = runtime.settings
     assert runtime.steps is not None
-    await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
+    kafka = kafka_connection(settings)
+    await ensure_topics(kafka, settings.topic_prefix)
     started = time.perf_counter()
     dropped = [name for name in await runtime.db.list_collection_names() if name not in KEEP]
     for name in dropped:
@@ -43,7 +45,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
         await step()
     replay_group = f"{settings.group_id}-rebuild-{int(time.time())}"
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=replay_group,
+        **kafka.client_args(), group_id=replay_group,
         enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     await runtime.start_producer()
@@ -74,7 +76,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
         await consumer.stop()
     # Switch over: the live group resumes right after what the rebuild applied.
     try:
-        await commit_offsets(settings.kafka_bootstrap_servers, settings.group_id, positions)
+        await commit_offsets(kafka, settings.group_id, positions)
     finally:
         await runtime.stop_producer()
         await runtime.mongo.close()

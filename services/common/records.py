@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from services.common.connections import KafkaConnection, as_connection
+
 
 @dataclass(frozen=True, slots=True)
 class OutRecord:
@@ -18,11 +20,12 @@ class OutRecord:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def producer(bootstrap_servers: str, client_id: str, max_request_size: int = 1024 * 1024) -> AIOKafkaProducer:
+def producer(kafka: str | KafkaConnection, client_id: str,
+             max_request_size: int = 1024 * 1024) -> AIOKafkaProducer:
     """The producer for a service's outgoing records: all replicas acknowledge, a little
     lingering batches records; no idempotence (exactly-once effects come from idempotent
     consumers, and the embedded broker does not support idempotent producers)."""
-    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, client_id=client_id, acks="all",
+    return AIOKafkaProducer(**as_connection(kafka).client_args(), client_id=client_id, acks="all",
                             linger_ms=5, max_batch_size=256 * 1024, enable_idempotence=False,
                             max_request_size=max_request_size)
 

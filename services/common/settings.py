@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.secret_files import read_secret_file
+
 DEFAULT_PORTS: dict[str, int] = {"reporting": 8000, "intake": 8001, "analysis": 8002, "followup": 8003}
+#: Bind addresses that only this machine reaches: session cookies need not be `Secure` there.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Settings(BaseSettings):
@@ -66,6 +71,75 @@ class Settings(BaseSettings):
     audit_queue_size: int = Field(default=10_000, ge=1, alias="TASKFORCE_AUDIT_QUEUE_SIZE")
     #: Test-only fault hook: exit hard after the N-th batch's store write, before its commit.
     crash_after_write: int | None = Field(default=None, alias="TASKFORCE_CRASH_AFTER_WRITE")
+
+    # Secured connections (docs/operations.md, "Connecting to a managed Kafka and MongoDB").
+    # Kafka: every client takes its arguments from services.common.connections.kafka_connection.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(default=None, alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_username_file: Path | None = Field(default=None, alias="KAFKA_SASL_USERNAME_FILE")
+    kafka_sasl_password: SecretStr | None = Field(default=None, alias="KAFKA_SASL_PASSWORD")
+    kafka_sasl_password_file: Path | None = Field(default=None, alias="KAFKA_SASL_PASSWORD_FILE")
+    #: The CA that signed the brokers' certificates (PEM); unset: the system's CA store.
+    kafka_ssl_cafile: Path | None = Field(default=None, alias="KAFKA_SSL_CAFILE")
+    #: A client certificate (PEM) for mutual TLS, with its unencrypted key (or both in the certfile).
+    kafka_ssl_certfile: Path | None = Field(default=None, alias="KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: Path | None = Field(default=None, alias="KAFKA_SSL_KEYFILE")
+    #: MONGODB_URL from a file (a mounted Secret); wins over MONGODB_URL. TLS and credentials are
+    #: the URL's own options (tls=true, tlsCAFile, tlsCertificateKeyFile, authSource).
+    mongodb_url_file: Path | None = Field(default=None, alias="MONGODB_URL_FILE")
+    session_secret_file: Path | None = Field(default=None, alias="TASKFORCE_SESSION_SECRET_FILE")
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_or_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        """`sasl_ssl` means SASL_SSL; an empty value (a blank ConfigMap key) means the default."""
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if not value:
+                return "PLAINTEXT" if info.field_name == "kafka_security_protocol" else None
+        return value
+
+    @field_validator("kafka_sasl_username", "kafka_sasl_username_file", "kafka_sasl_password",
+                     "kafka_sasl_password_file", "kafka_ssl_cafile", "kafka_ssl_certfile",
+                     "kafka_ssl_keyfile", "mongodb_url_file", "session_secret_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        """`NAME_FILE` wins over `NAME`: the file's content (stripped) becomes the value. An
+        unreadable file raises SettingsError (not a pydantic error, whose text repeats inputs)."""
+        if self.kafka_sasl_username_file is not None:
+            self.kafka_sasl_username = read_secret_file(self.kafka_sasl_username_file,
+                                                        "KAFKA_SASL_USERNAME_FILE")
+        if self.kafka_sasl_password_file is not None:
+            self.kafka_sasl_password = SecretStr(
+                read_secret_file(self.kafka_sasl_password_file, "KAFKA_SASL_PASSWORD_FILE"))
+        if self.mongodb_url_file is not None:
+            self.mongodb_url = read_secret_file(self.mongodb_url_file, "MONGODB_URL_FILE")
+        if self.session_secret_file is not None:
+            self.session_secret = read_secret_file(self.session_secret_file, "TASKFORCE_SESSION_SECRET_FILE")
+        return self
+
+    @model_validator(mode="after")
+    def _secure_cookies_by_default(self) -> Settings:
+        """TASKFORCE_SECURE_COOKIES unset: on unless the HTTP server binds a loopback address."""
+        if "secure_cookies" in type(self).model_fields and "secure_cookies" not in self.model_fields_set:
+            self.secure_cookies = self.session_cookies_secure
+        return self
+
+    @property
+    def session_cookies_secure(self) -> bool:
+        """Whether session cookies are `Secure`: TASKFORCE_SECURE_COOKIES when it is set, and
+        otherwise on unless the HTTP server binds a loopback address (a browser reaches
+        anything else over a network, where the cookie must only travel over HTTPS)."""
+        if "secure_cookies" in self.model_fields_set:
+            return bool(getattr(self, "secure_cookies", False))
+        return self.http_host.strip("[]") not in LOOPBACK_HOSTS
 
     @property
     def port(self) -> int:

@@ -12,21 +12,36 @@ from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, ConnectionFailure, DocumentTooLarge, PyMongoError
 
+from services.common.secret_files import SettingsError
+
 #: Errors after which an operation is worth retrying once the servers are back.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure, KafkaError, asyncio.TimeoutError)
 DUPLICATE_KEY = 11000
 
 
 def mongo_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
-    """A client that fails fast (2 s) so an outage surfaces as a retry, not a hang."""
-    return AsyncMongoClient(
-        url,
-        tz_aware=True,
-        serverSelectionTimeoutMS=2000,
-        connectTimeoutMS=2000,
-        socketTimeoutMS=30000,
-        retryWrites=False,  # the embedded stand-in has no sessions; our writes are idempotent anyway
-    )
+    """A client that fails fast (2 s) so an outage surfaces as a retry, not a hang.
+
+    TLS and credentials are the URL's own options (tls=true, tlsCAFile, tlsCertificateKeyFile,
+    authSource). A URL the driver refuses raises SettingsError naming MONGODB_URL, without
+    the URL (it may hold a password).
+    """
+    try:
+        return AsyncMongoClient(
+            url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=2000,
+            connectTimeoutMS=2000,
+            socketTimeoutMS=30000,
+            retryWrites=False,  # the embedded stand-in has no sessions; our writes are idempotent anyway
+        )
+    except OSError as exc:  # e.g. a tlsCAFile that does not exist
+        reason = exc.strerror or type(exc).__name__
+        where = f": {exc.filename}" if exc.filename else ""
+        raise SettingsError("MONGODB_URL", f"a file the URL names cannot be read ({reason}{where})") from None
+    except (PyMongoError, ValueError, TypeError) as exc:
+        raise SettingsError("MONGODB_URL", f"the driver refused the URL ({type(exc).__name__}; the URL "
+                                           "is not shown: it may hold a password)") from None
 
 
 async def store_answers(client: AsyncMongoClient[dict[str, Any]], database: str) -> bool:
