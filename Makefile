@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 SCREENSHOTS := docs/screenshots
 
 .PHONY: run test up down status bench lint schemas test-unit test-integration test-faults test-browser \
-	check-wheels screenshots chromium clean fuzz fuzz-properties
+	check-wheels screenshots chromium stunnel clean fuzz fuzz-properties
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then \
@@ -34,7 +34,7 @@ run: $(STAMP)
 	@$(VENV)/bin/taskforce demo
 
 ## make test: install and run the whole suite (lint, unit, integration, e2e, faults)
-test: $(STAMP) lint
+test: $(STAMP) lint stunnel
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make lint: ruff, and the pins against the recorded wheels (offline; make check-wheels is online)
@@ -45,7 +45,7 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) stunnel
 	@$(PY) -m pytest -m "integration or e2e" $(PYTEST_ARGS)
 
 ## make test-faults: the fault scenarios, then the fuzzing properties at volume
@@ -69,6 +69,11 @@ fuzz: $(STAMP)
 
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+## make stunnel: Debian's stunnel4, the TLS terminator of the TLS/SASL tests (installed as root with
+## apt-get; elsewhere it says why, and those tests skip with that reason)
+stunnel:
+	@tools/ensure-stunnel
 
 ## make test-browser: install Debian's chromium, then run the browser test
 test-browser: $(STAMP) chromium

@@ -10,11 +10,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from services.common.connections import KafkaConnection, as_connection
 
-async def produce(bootstrap: str, topic: str, values: Iterable[bytes | dict[str, Any]],
+
+async def produce(bootstrap: str | KafkaConnection, topic: str, values: Iterable[bytes | dict[str, Any]],
                   key: Callable[[bytes | dict[str, Any]], bytes | None] | None = None) -> int:
     """Send values (dicts are JSON-encoded; key = municipality code unless given)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(**as_connection(bootstrap).client_args(), linger_ms=5,
+                                max_request_size=4 * 1024 * 1024)
     await producer.start()
     try:
         futures = []
@@ -32,10 +35,11 @@ async def produce(bootstrap: str, topic: str, values: Iterable[bytes | dict[str,
         await producer.stop()
 
 
-async def read_until(bootstrap: str, topic: str, done: Callable[[list[ConsumerRecord]], bool],
+async def read_until(bootstrap: str | KafkaConnection, topic: str,
+                     done: Callable[[list[ConsumerRecord]], bool],
                      timeout: float = 30.0) -> list[ConsumerRecord]:
     """Read `topic` from the beginning until `done(records)` holds; fail after `timeout`."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(topic, **as_connection(bootstrap).client_args(), auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)
     await consumer.start()
     records: list[ConsumerRecord] = []

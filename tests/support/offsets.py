@@ -7,6 +7,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.common.connections import KafkaConnection, as_connection
 from services.common.kafka import commit_offsets
 from taskforce.settle import OffsetWatch
 
@@ -16,7 +17,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[Top
     return [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
 
 
-async def lag(bootstrap: str, group: str, topics: list[str]) -> int:
+async def lag(bootstrap: str | KafkaConnection, group: str, topics: list[str]) -> int:
     """Records of `topics` the group has not committed yet (true end offsets: the embedded
     broker under-reports them, see taskforce/settle.py)."""
     async with OffsetWatch(bootstrap) as watch:
@@ -26,7 +27,8 @@ async def lag(bootstrap: str, group: str, topics: list[str]) -> int:
                for tp, end in ends.items())
 
 
-async def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout: float = 60) -> None:
+async def wait_caught_up(bootstrap: str | KafkaConnection, group: str, topics: list[str],
+                         timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while (remaining := await lag(bootstrap, group, topics)) > 0:
         if time.monotonic() > deadline:
@@ -34,9 +36,10 @@ async def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout:
         await asyncio.sleep(0.3)
 
 
-async def rewind(bootstrap: str, group: str, topics: list[str]) -> None:
+async def rewind(bootstrap: str | KafkaConnection, group: str, topics: list[str]) -> None:
     """Commit offset 0 everywhere: the group will get every record again (a redelivery)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**as_connection(bootstrap).client_args(), group_id=group,
+                                enable_auto_commit=False)
     try:
         partitions = await _partitions(consumer, topics)
     finally:

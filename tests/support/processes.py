@@ -29,10 +29,21 @@ class ServiceProcess:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_timeout: float = 60) -> ServiceProcess:
-        with (self.log.parent / f"{self.service}-{self.port}.out").open("ab") as out:
+    @property
+    def out(self) -> Path:
+        """Where the process's own stdout and stderr go (the log is JSON lines in `log`)."""
+        return self.log.parent / f"{self.service}-{self.port}.out"
+
+    def launch(self) -> ServiceProcess:
+        """Start the process without waiting for it to be ready."""
+        with self.out.open("ab") as out:
             self.process = subprocess.Popen([sys.executable, "-m", f"services.{self.service}"], env=self.env,
                                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def start(self, ready_timeout: float = 60) -> ServiceProcess:
+        self.launch()
+        assert self.process is not None
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
