@@ -55,8 +55,9 @@ async def test_a_stale_memory_collides_and_rereads_instead_of_losing_an_update(
     engines: tuple[ProjectionEngine, ProjectionEngine], prefix: str,
 ) -> None:
     first, second = engines
-    one, two, three = (milestone("in_progress", "2024-01-10T09:00:00+01:00"),
-                       milestone("at_risk", "2024-02-10T09:00:00+01:00"),
+    # three half-years, so the history keeps all three changes
+    one, two, three = (milestone("in_progress", "2023-01-10T09:00:00+01:00"),
+                       milestone("at_risk", "2023-08-10T09:00:00+02:00"),
                        milestone("achieved", "2024-03-10T09:00:00+01:00"))
     await first.apply_batch(records(prefix, one))
     assert first.recent["milestones/480:p-1/m-1"].version == 1
@@ -70,21 +71,30 @@ async def test_a_stale_memory_collides_and_rereads_instead_of_losing_an_update(
     assert first.recent["milestones/480:p-1/m-1"].version == 3
 
 
+async def tamper(engine: ProjectionEngine) -> None:
+    """Change the stored first status behind the engine's back, without a version bump (no
+    real writer does this), so which copy a batch used shows in the history it writes next."""
+    doc = await stored(engine)
+    history = doc["state"]["history"]
+    history[0]["status"] = "missed"
+    await engine.db["milestones"].update_one({"_id": doc["_id"]}, {"$set": {"state.history": history}})
+
+
 async def test_a_remembered_document_is_taken_from_memory_until_forgotten(
     engines: tuple[ProjectionEngine, ProjectionEngine], prefix: str,
 ) -> None:
     engine, _ = engines
-    one = milestone("in_progress", "2024-01-10T09:00:00+01:00")
-    await engine.apply_batch(records(prefix, one))
-    # Tampered with behind the engine's back, without a version bump (no real writer does
-    # this), so which copy a batch used shows in what it does with a redelivered event.
-    await engine.db["milestones"].update_one({"_id": "480:p-1/m-1"}, {"$set": {"applied": []}})
-    out = await engine.apply_batch(records(prefix, one))
-    assert json.loads(out[0].value)["data"]["version"] == 1  # memory: already applied
+    await engine.apply_batch(records(prefix, milestone("in_progress", "2024-01-10T09:00:00+01:00")))
+    await tamper(engine)
+    out = await engine.apply_batch(records(prefix, milestone("at_risk", "2024-08-10T09:00:00+02:00")))
+    history = json.loads(out[0].value)["data"]["state"]["history"]
+    assert [c["status"] for c in history] == ["in_progress", "at_risk"]  # memory's copy
+    await tamper(engine)
     engine.forget()
-    out = await engine.apply_batch(records(prefix, one))
-    assert json.loads(out[0].value)["data"]["version"] == 2  # the store's copy says it was not
-    assert (await stored(engine))["version"] == 2
+    out = await engine.apply_batch(records(prefix, milestone("achieved", "2025-03-10T09:00:00+01:00")))
+    history = json.loads(out[0].value)["data"]["state"]["history"]
+    assert [c["status"] for c in history] == ["missed", "at_risk", "achieved"]  # the store's copy
+    assert (await stored(engine))["version"] == 3
 
 
 async def test_memory_is_forgotten_after_a_failed_batch(
