@@ -47,6 +47,8 @@ def create(settings: Settings | None = None) -> tuple[FastAPI, Runtime]:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if settings.session_cookies_secure:  # served over HTTPS (behind the Ingress): HTTPS only, for a year
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     return app, runtime
