@@ -5,6 +5,12 @@ Each event carries the *whole new state* of one entity that changed in an owning
 service's watermark for the municipality. The reporting service keeps a replica of these
 states and never lets an older version overwrite a newer one, so replaying or reordering
 reporting events changes nothing.
+
+Since contract 1.1 each event may also say how far its service is with the municipality's
+events on the entity's input topic (`progress`), and `reporting.progress` says so alone when
+nothing changed: finalisation waits for every owning service (docs/contract.md). Both are
+additions a reader of version 1 without them simply does not get: an event without
+`progress` is read as before.
 """
 
 from __future__ import annotations
@@ -115,12 +121,41 @@ class MeetingState(Frozen):
     cases_rereviewed: int = Field(ge=0)
 
 
+InputTopic = Literal["taskforce.applications", "taskforce.notifications", "taskforce.case-reviews",
+                     "taskforce.milestones"]
+
+
+class StreamProgress(Frozen):
+    """How far the emitting service is with one municipality's events on one of its input
+    topics, as of this record (in the order of the municipality's reporting partition)."""
+
+    topic: InputTopic = Field(description="The input topic (without any deployment prefix).")
+    through: Timestamp = Field(
+        description="The municipality's events on the topic up to this instant have had their "
+        "states published by this record (the topic taken in its order, which is time order but "
+        "for late events).")
+    caught_up: bool = Field(
+        description="After this record the service had nothing left for the municipality on the "
+        "topic: no more states of the same batch, and no records waiting on the municipality's "
+        "partition of the topic.")
+    partition: int = Field(ge=0, description="The municipality's partition of the topic.")
+    offset: int = Field(
+        ge=0, description="The service had applied every record of the partition before this offset "
+        "(and published their states) by this record. The reporting service compares it with the "
+        "partition's end offset when it decides, so a `caught_up` said before new records arrived "
+        "does not count.")
+
+
 class ReportingData(Frozen):
     entity_id: Identifier = Field(description="The entity's id within the municipality.")
     version: int = Field(ge=0, description="Grows with every change of the entity.")
     watermark: Timestamp = Field(
         description="Greatest occurred_at of a valid input event the emitting service has "
         "seen for the municipality.")
+    progress: StreamProgress | None = Field(
+        default=None,
+        description="(1.1) The service's progress on the entity's input topic for the "
+        "municipality, as of this record; absent from older producers.")
 
 
 class CourseChangedData(ReportingData):
@@ -177,9 +212,18 @@ class MeetingChanged(EnvelopeFields):
     data: MeetingChangedData
 
 
+class ProgressReported(EnvelopeFields):
+    """(1.1) An owning service's progress on one municipality's events on one input topic, when
+    no state changed to carry it: the service caught up with a partition after having said it
+    was behind, or took a partition over (restart, rebalance) and says where it stands."""
+
+    event_type: Literal["reporting.progress"]
+    data: StreamProgress
+
+
 ReportingEvent = Annotated[
     CourseChanged | NotificationChanged | CaseReviewChanged | PlanChanged
-    | MilestoneChanged | MeetingChanged,
+    | MilestoneChanged | MeetingChanged | ProgressReported,
     Field(discriminator="event_type"),
 ]
 
@@ -190,6 +234,7 @@ REPORTING_TYPES: dict[str, type[EnvelopeFields]] = {
     "reporting.plan_changed": PlanChanged,
     "reporting.milestone_changed": MilestoneChanged,
     "reporting.meeting_changed": MeetingChanged,
+    "reporting.progress": ProgressReported,
 }
 
 REPORTING_ADAPTER: TypeAdapter[ReportingEvent] = TypeAdapter(ReportingEvent)

@@ -34,7 +34,6 @@ from schemas import topics
 from schemas.decode import Rejection, decode
 from schemas.generate import JSONSCHEMA_DIR, event_types
 from schemas.municipalities import MUNICIPALITY_NAMES
-from services.common.secret_files import SettingsError
 from services.reporting.domain.periods import Period
 from taskforce import access, publisher, settle, stack
 from taskforce import demo as demo_scenario
@@ -87,8 +86,6 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise _fail(str(exc)) from None
     except KafkaError as exc:
         raise _fail(f"Kafka: {type(exc).__name__}: {exc}") from None
-    except SettingsError as exc:  # a connection setting that cannot work: named, never its value
-        raise _fail(str(exc)) from None
     finally:
         for name, logger in loggers.items():
             logger.setLevel(levels[name])
@@ -281,7 +278,9 @@ _example("reporting.course_changed", "2020-02-03T09:00:00+01:00", "taskforce.int
 _example("reporting.notification_changed", _AT, "taskforce.intake", entity_id="u-480-000001", version=2,
          watermark=_AT, state={"notification_id": "u-480-000001", "received_at": "2022-03-01T09:30:00+01:00",
                                "urgent": False, "reporter": "school", "assessed_at": _AT,
-                               "outcome": "advice_and_guidance"})
+                               "outcome": "advice_and_guidance"},
+         progress={"topic": "taskforce.notifications", "through": _AT, "caught_up": True, "partition": 2,
+                   "offset": 1187})
 _example("reporting.case_review_changed", _AT, "taskforce.analysis", entity_id="r-480-001", version=1,
          watermark=_AT, state={"review_id": "r-480-001", "course_id": "c-480-1", "case_ref": "sag-480-1234",
                                "phase": "baseline", "ratings": _RATINGS,
@@ -299,6 +298,9 @@ _example("reporting.meeting_changed", _AT, "taskforce.followup", entity_id=_MEET
          watermark=_AT, state={"meeting_id": _MEETING_ID, "plan_id": "up-480-1",
                                "held_at": "2020-08-04T13:30:00+02:00", "held_on": "2020-08-04",
                                "cases_rereviewed": 3})
+_example("reporting.progress", "2022-03-01T14:10:02+01:00", "taskforce.analysis",
+         topic="taskforce.case-reviews", through="2020-03-12T10:15:00+01:00", caught_up=True, partition=2,
+         offset=31)
 _EXAMPLE_NAMESPACE = uuid.UUID("6a0f9c1e-2d3b-4e5f-8a7b-9c0d1e2f3a4b")
 
 

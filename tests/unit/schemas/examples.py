@@ -200,6 +200,8 @@ _DATA: dict[str, Json] = {
             "cases_rereviewed": 5,
         },
     },
+    "reporting.progress": {"topic": "taskforce.case-reviews", "through": "2022-04-01T12:00:00+02:00",
+                           "caught_up": True, "partition": 4, "offset": 120},
 }
 
 _SOURCES = {
