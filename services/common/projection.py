@@ -6,15 +6,16 @@ Every owning service (intake, analysis, follow-up) keeps one document per entity
      applied: [event ids], state: {...}, ...index fields}
 
 A batch is applied in memory by the service's pure reducers and written back with one
-upsert per touched document. The document carries the ids of the (last 1,000) events it
-has applied, so the projection update and the record that the event was applied are *one
-atomic write*: a redelivered event is recognised and skipped (one older than the window
-changes nothing: every reducer is a join, see `APPLIED_WINDOW`), and a crash between write
-and offset commit changes nothing. The write is guarded by the version read (optimistic
-concurrency), so two replicas overlapping during a rebalance cannot lose each other's updates.
+upsert per touched document. The document carries the ids of the events it has applied, so
+the projection update and the record that the event was applied are *one atomic write*: a
+redelivered event is recognised and skipped, and a crash between write and offset commit
+changes nothing. The write is guarded by the version read (optimistic concurrency), so two
+replicas overlapping during a rebalance cannot lose each other's updates.
 
 After the writes, the current state of every touched entity is published as a reporting
-event (at least once; the reporting service ignores versions it already has).
+event (at least once; the reporting service ignores versions it already has), with the
+service's progress on the entity's input topic for the municipality (1.1, see
+`services.common.progress`).
 
 The engine remembers the documents it wrote last (`RECENT_DOCUMENTS`, least recently used
 first out), so a batch touching them again reads them from memory instead of the store.
@@ -32,7 +33,7 @@ import logging
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -45,12 +46,14 @@ from schemas.common import EnvelopeFields
 from schemas.decode import Rejection, decode
 from schemas.reporting import REPORTING_SCHEMA_VERSION
 from services.common.dlq import report_rejections
+from services.common.pipeline import next_offsets
+from services.common.progress import Note, Plan, ProgressLedger, Seen, Stream, Where
 from services.common.records import OutRecord
 from services.common.store import upsert_guarded
 from services.common.watermarks import raise_watermarks
 
 if TYPE_CHECKING:
-    from aiokafka import ConsumerRecord
+    from aiokafka import ConsumerRecord, TopicPartition
     from pymongo.asynchronous.database import AsyncDatabase
 
     from services.common.metrics import ServiceMetrics
@@ -68,14 +71,6 @@ MAX_CONFLICT_ROUNDS = 10
 PIECE_RECORDS = 100
 #: Entity documents remembered after writing them (about 1–3 kB each).
 RECENT_DOCUMENTS = 5_000
-#: The event ids an entity document remembers: its most recent ones. They spare the work of
-#: a redelivered batch and count it (`taskforce_duplicates_skipped_total`); correctness does
-#: not rest on them. Every reducer is a join (the same events in any order, with any of them
-#: repeated, give the same state: the domains' property tests), so an event older than the
-#: window that comes again changes nothing and is neither written nor published. The window
-#: keeps a document bounded however many events an entity sees (a milestone updated 200,000
-#: times; docs/contract.md).
-APPLIED_WINDOW = 1_000
 
 
 @dataclass(frozen=True)
@@ -100,6 +95,8 @@ class _Entity:
     doc_id: str
     municipality_code: str
     entity_id: str
+    #: The input topic its events come from (without prefix).
+    topic: str = ""
     events: list[EnvelopeFields] = field(default_factory=list)
     read_version: int = 0
     version: int = 0
@@ -115,11 +112,16 @@ class _Entity:
 @dataclass
 class PreparedBatch:
     """A decoded batch: its valid events (first of each id), grouped per entity document,
-    and the dead letters for the records it rejected."""
+    and the dead letters for the records it rejected; and for progress: each municipality's
+    events per input topic, the offset after the batch's last record per partition, and the
+    partitions on which records wait after it."""
 
     events: list[EnvelopeFields]
     entities: dict[str, _Entity]
     dead_letters: list[OutRecord]
+    streams: dict[Stream, Seen] = field(default_factory=dict)
+    ends: dict[Where, int] = field(default_factory=dict)
+    waiting: set[Where] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +136,14 @@ class _Written:
 
 def split_batch(
     records: Iterable[ConsumerRecord], settings: Settings, seen: set[int] | None = None,
+    sources: list[ConsumerRecord] | None = None,
 ) -> tuple[list[EnvelopeFields], list[tuple[ConsumerRecord, Rejection]]]:
     """Decode a batch: valid events (first of each event id), and rejected records.
 
     `seen` (the event ids, as their 128-bit integers, of earlier parts of the same batch) is
     updated in place, so a batch decoded in parts drops the same repeats as one decoded whole.
-    (An int hashes in C; a UUID hashes through a Python method, twice per event.)
+    (An int hashes in C; a UUID hashes through a Python method, twice per event.) `sources`,
+    when given, gets the record of each valid event, in the same order.
     """
     valid: list[EnvelopeFields] = []
     rejected: list[tuple[ConsumerRecord, Rejection]] = []
@@ -151,11 +155,13 @@ def split_batch(
         elif (event_id := result.event_id.int) not in seen:  # type: ignore[attr-defined]
             seen.add(event_id)
             valid.append(result)  # type: ignore[arg-type]
+            if sources is not None:
+                sources.append(record)
     return valid, rejected
 
 
 async def split_batch_in_pieces(
-    records: list[ConsumerRecord], settings: Settings,
+    records: list[ConsumerRecord], settings: Settings, sources: list[ConsumerRecord] | None = None,
 ) -> tuple[list[EnvelopeFields], list[tuple[ConsumerRecord, Rejection]]]:
     """`split_batch`, `PIECE_RECORDS` at a time with a yield to the event loop between
     pieces, so a batch decoded while the previous one is applied does not hold up its store
@@ -164,7 +170,7 @@ async def split_batch_in_pieces(
     rejected: list[tuple[ConsumerRecord, Rejection]] = []
     seen: set[int] = set()
     for start in range(0, len(records), PIECE_RECORDS):
-        part_valid, part_rejected = split_batch(records[start:start + PIECE_RECORDS], settings, seen)
+        part_valid, part_rejected = split_batch(records[start:start + PIECE_RECORDS], settings, seen, sources)
         valid += part_valid
         rejected += part_rejected
         await asyncio.sleep(0)
@@ -189,15 +195,22 @@ class ProjectionEngine:
         self.batches_written = 0
         #: The documents written last, by "<collection>/<_id>"; least recently used first.
         self.recent: OrderedDict[str, _Written] = OrderedDict()
+        self.progress = ProgressLedger(db)
+        #: The partitions of a batch's end offsets on which records wait after it (the
+        #: runtime's `waiting_after`; none without a consumer, e.g. in tests and tools).
+        self.waiting_after: Callable[[Mapping[TopicPartition, int]], set[TopicPartition]] = (
+            lambda _ends: set())
 
     def forget(self) -> None:
-        """Drop the remembered documents (partitions moved, or a batch failed)."""
+        """Drop the remembered documents and notes (partitions moved, or a batch failed)."""
         self.recent.clear()
+        self.progress.forget()
 
     async def setup(self) -> None:
-        """Indexes used by the operational read models."""
+        """Indexes used by the operational read models, and by the progress notes."""
         for kind in {k.collection: k for k in self.kinds.values()}.values():
             await self.db[kind.collection].create_index([("municipality_code", 1)])
+        await self.progress.setup()
 
     async def apply_batch(self, records: list[ConsumerRecord]) -> list[OutRecord]:
         """Both steps in sequence: write the batch's effects, return the records to publish."""
@@ -209,12 +222,18 @@ class ProjectionEngine:
 
         Rejected records become dead letters here, once per delivery of the batch.
         """
-        valid, rejected = await split_batch_in_pieces(records, self.settings)
+        ends = next_offsets(records)
+        unprefixed = self.settings.unprefixed
+        waiting = {(unprefixed(tp.topic), tp.partition) for tp in self.waiting_after(ends)}
+        sources: list[ConsumerRecord] = []
+        valid, rejected = await split_batch_in_pieces(records, self.settings, sources)
         dead_letters = report_rejections(rejected, self.settings, self.metrics)
         repeated_in_batch = len(records) - len(rejected) - len(valid)
         if repeated_in_batch:
             self.metrics.duplicates.labels(self.settings.service).inc(repeated_in_batch)
-        return PreparedBatch(valid, self._group(valid), dead_letters)
+        streams: dict[Stream, Seen] = {}
+        return PreparedBatch(valid, self._group(valid, sources, streams), dead_letters, streams,
+                             {(unprefixed(tp.topic), tp.partition): end for tp, end in ends.items()}, waiting)
 
     async def apply(self, batch: PreparedBatch) -> list[OutRecord]:
         """Write a prepared batch (idempotent: it may be applied again after a failure)."""
@@ -226,33 +245,89 @@ class ProjectionEngine:
 
     async def _apply(self, batch: PreparedBatch) -> list[OutRecord]:
         out = list(batch.dead_letters)
+        taken_over = await self.progress.take_over(batch.ends)
+        plan = self.progress.plan(batch.streams, batch.ends, batch.waiting, taken_over)
+        now = datetime.now(UTC).isoformat()  # one publication instant for the whole batch
         if not batch.events:
+            await self.progress.save(plan.changed)
+            out.extend(self._progress_record(stream, note, now) for stream, note in plan.alone.items())
             return out
         entities = batch.entities
-        # The watermarks and the entity documents are independent: written side by side.
-        marks, _ = await _all_of(self._advance_watermarks(batch.events),
-                                 self._write_entities(list(entities.values())))
+        # The watermarks, the entity documents and the progress notes are independent:
+        # written side by side.
+        marks, _, _ = await _all_of(self._advance_watermarks(batch.events),
+                                    self._write_entities(list(entities.values())),
+                                    self.progress.save(plan.changed))
         self._count(entities.values())
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
             os._exit(137)  # test-only fault hook: die after the write, before the commit
-        now = datetime.now(UTC).isoformat()  # one publication instant for the whole batch
         spelled = {code: mark.isoformat() for code, mark in marks.items()}
-        out.extend(self._reporting_record(e, spelled[e.municipality_code], now) for e in entities.values())
+        progress = self._spelled_progress(entities.values(), plan)
+        out.extend(self._reporting_record(e, spelled[e.municipality_code], now, progress[i])
+                   for i, e in enumerate(entities.values()))
+        out.extend(self._progress_record(stream, note, now) for stream, note in plan.alone.items())
         return out
 
-    def _group(self, events: list[EnvelopeFields]) -> dict[str, _Entity]:
+    def _group(self, events: list[EnvelopeFields], sources: list[ConsumerRecord] | None = None,
+               streams: dict[Stream, Seen] | None = None) -> dict[str, _Entity]:
+        """Group the events per entity document. With `sources` (the record of each event),
+        each entity learns its input topic, and `streams` gets each municipality's events per
+        input topic."""
         entities: dict[str, _Entity] = {}
-        for event in events:
+        unprefixed = self.settings.unprefixed
+        topic_of: dict[str, str] = {}
+        for index, event in enumerate(events):
             kind = self.kinds[event.event_type]  # type: ignore[attr-defined]
+            code = event.municipality_code
             entity_id = kind.entity_id(event)
-            doc_id = f"{event.municipality_code}:{entity_id}"
+            doc_id = f"{code}:{entity_id}"
             key = f"{kind.collection}/{doc_id}"
             entity = entities.get(key)
+            if sources is None:
+                if entity is None:
+                    entity = entities[key] = _Entity(kind, doc_id, code, entity_id)
+                entity.events.append(event)
+                continue
+            record = sources[index]
+            topic = topic_of.get(record.topic)
+            if topic is None:
+                topic = topic_of[record.topic] = unprefixed(record.topic)
             if entity is None:
-                entity = entities[key] = _Entity(kind, doc_id, event.municipality_code, entity_id)
+                entity = entities[key] = _Entity(kind, doc_id, code, entity_id, topic)
             entity.events.append(event)
+            if streams is None:
+                continue
+            seen = streams.get((code, topic))
+            at = event.occurred_at
+            if seen is None:
+                streams[(code, topic)] = Seen({record.partition}, at, at)
+            else:
+                seen.partitions.add(record.partition)
+                if at > seen.latest:
+                    seen.latest = at
+                elif at < seen.earliest:
+                    seen.earliest = at
         return entities
+
+    @staticmethod
+    def _spelled_progress(entities: Iterable[_Entity], plan: Plan) -> list[dict[str, Any]]:
+        """The `progress` of each entity's record, in order: a stream's last record says where
+        the batch leaves it, its earlier ones what held before the batch (not caught up)."""
+        entities = list(entities)
+        last = {(e.municipality_code, e.topic): i for i, e in enumerate(entities)}
+        spelled: dict[Stream, dict[str, Any]] = {}
+        progress = []
+        for i, entity in enumerate(entities):
+            stream = (entity.municipality_code, entity.topic)
+            if last[stream] == i:
+                progress.append(_spell(entity.topic, plan.after[stream]))
+                continue
+            early = spelled.get(stream)
+            if early is None:
+                early = spelled[stream] = _spell(entity.topic, plan.before[stream])
+            progress.append(early)
+        return progress
 
     async def _advance_watermarks(self, events: list[EnvelopeFields]) -> dict[str, datetime]:
         """Raise each municipality's watermark to the batch's greatest occurred_at."""
@@ -358,21 +433,13 @@ class ProjectionEngine:
         if not new_events:
             return False
         kind = entity.kind
-        state = entity.state
         if kind.apply_all is not None:
-            state = kind.apply_all(state, new_events)
+            entity.state = kind.apply_all(entity.state, new_events)
         else:
             for event in new_events:
-                state = kind.apply(state, event)
-        dumped = state.model_dump(mode="json")  # type: ignore[union-attr]
-        if entity.dumped is not None and dumped == entity.dumped:
-            # Nothing changed (an update older than what the state keeps, or a redelivery
-            # older than the ids remembered): no new version, no write, nothing to publish.
-            del entity.applied[len(entity.applied) - len(new_events):]
-            return False
-        entity.state, entity.dumped = state, dumped
+                entity.state = kind.apply(entity.state, event)
         entity.version += len(new_events)
-        del entity.applied[:-APPLIED_WINDOW]
+        entity.dumped = entity.state.model_dump(mode="json")  # type: ignore[union-attr]
         return True
 
     async def _store(self, entities: list[_Entity]) -> list[_Entity]:
@@ -400,11 +467,14 @@ class ProjectionEngine:
         }
         return {"_id": entity.doc_id, "version": entity.read_version}, document
 
-    def _reporting_record(self, entity: _Entity, watermark: str, now: str) -> OutRecord:
+    def _reporting_record(self, entity: _Entity, watermark: str, now: str,
+                          progress: dict[str, Any] | None = None) -> OutRecord:
         """The entity's current state as a reporting event (event-carried state transfer).
 
         `watermark` (the municipality's, after the batch) and `now` (the event's
-        `occurred_at`) are ISO 8601 strings, spelled once per batch.
+        `occurred_at`) are ISO 8601 strings, spelled once per batch; `progress` is the
+        service's on the entity's topic for the municipality, as of this record (left out
+        when None).
         """
         assert entity.state is not None
         kind = entity.kind
@@ -423,6 +493,8 @@ class ProjectionEngine:
                 "state": entity.dumped if entity.dumped is not None else entity.state.model_dump(mode="json"),
             },
         }
+        if progress is not None:
+            envelope["data"]["progress"] = progress  # type: ignore[index]
         return OutRecord(
             self.settings.topic(topics.REPORTING),
             entity.municipality_code.encode(),
@@ -445,6 +517,30 @@ async def _all_of(*steps: Coroutine[Any, Any, T]) -> list[T]:
         if isinstance(result, BaseException):
             raise result
     return results  # type: ignore[return-value]
+
+    def _progress_record(self, stream: Stream, note: Note, now: str) -> OutRecord:
+        """A `reporting.progress` event: the service's progress on a stream with no state to
+        carry it."""
+        code, topic = stream
+        envelope = {
+            "event_id": reporting_event_id(f"progress/{self.source}/{code}/{topic}/{now}/{note.caught_up}"),
+            "event_type": "reporting.progress",
+            "schema_version": REPORTING_SCHEMA_VERSION,
+            "occurred_at": now,
+            "municipality_code": code,
+            "source": self.source,
+            "data": _spell(topic, note),
+        }
+        return OutRecord(self.settings.topic(topics.REPORTING), code.encode(), compact_json(envelope))
+
+
+def _instant(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat()
+
+
+def _spell(topic: str, note: Note) -> dict[str, Any]:
+    return {"topic": topic, "through": _instant(note.through), "caught_up": note.caught_up,
+            "partition": note.partition, "offset": note.offset}
 
 
 def reporting_event_id(name: str) -> str:

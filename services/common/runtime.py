@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from aiokafka import ConsumerRebalanceListener
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from fastapi import APIRouter, FastAPI, Response
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -32,7 +32,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.auth import Access, responses
 from services.common.collector import settle_garbage_collector
-from services.common.connections import kafka_connection, wait_for_servers
 from services.common.dlq import unpublishable
 from services.common.kafka import ensure_topics
 from services.common.logs import configure_logging
@@ -43,7 +42,7 @@ from services.common.records import OutRecord, producer, publish_all
 from services.common.store import TRANSIENT_ERRORS, mongo_client, store_answers
 
 if TYPE_CHECKING:
-    from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+    from aiokafka import AIOKafkaProducer, ConsumerRecord
     from pymongo import AsyncMongoClient
     from pymongo.asynchronous.database import AsyncDatabase
 
@@ -111,7 +110,7 @@ class Runtime:
     async def start_producer(self) -> None:
         """Made here, not at build time: aiokafka objects need the running event loop."""
         if self._producer is None:
-            out = producer(kafka_connection(self.settings), f"taskforce-{self.settings.service}",
+            out = producer(self.settings.kafka_bootstrap_servers, f"taskforce-{self.settings.service}",
                            self.settings.producer_max_request_bytes)
             await out.start()
             self._producer = out
@@ -222,6 +221,42 @@ class Runtime:
         consumer = getattr(self.subscriber, "consumer", None)
         return bool(consumer is not None and consumer.assignment())
 
+    def assigned_partitions(self) -> set[tuple[str, int]] | None:
+        """The partitions this process consumes now, as (topic, number); None when it has no
+        consumer (tests and tools that apply batches by hand own everything they apply)."""
+        consumer = getattr(self.subscriber, "consumer", None)
+        if consumer is None:
+            return None
+        return {(tp.topic, tp.partition) for tp in consumer.assignment()}
+
+    async def behind_on(self, topic: str, partition: int, handed: int | None) -> bool:
+        """Whether records wait on a partition this process consumes past `handed` (the offset
+        after the last record it applied from there; None: not known, then its position), by
+        the high watermark of the consumer's last fetch. False for a partition it does not
+        consume, or without a consumer."""
+        consumer = getattr(self.subscriber, "consumer", None)
+        where = TopicPartition(topic, partition)
+        if consumer is None or where not in consumer.assignment():
+            return False
+        high = consumer.highwater(where)
+        if high is None:
+            return True
+        return high > (handed if handed is not None else await consumer.position(where))
+
+    async def end_offsets(self, topic: str) -> dict[int, int] | None:
+        """Per partition, the end offset the broker reports now for a topic (its full name),
+        which need not be one this process consumes; None without a consumer.
+
+        Some brokers, the embedded one among them, report the first offset of the last record
+        batch plus one: a bound below the true end, but past every record before that batch.
+        """
+        consumer = getattr(self.subscriber, "consumer", None)
+        if consumer is None:
+            return None
+        partitions = await self.producer.partitions_for(topic)
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(partitions)])
+        return {tp.partition: end for tp, end in ends.items()}
+
     async def is_ready(self) -> tuple[bool, dict[str, bool]]:
         checks = {
             "store": await store_answers(self.mongo, self.settings.database),
@@ -236,10 +271,8 @@ def build_runtime(settings: Settings, input_topics: list[str]) -> Runtime:
     """Clients and broker for a service; the subscriber is attached by `attach_consumer`."""
     metrics = ServiceMetrics(settings.service)
     mongo = mongo_client(settings.mongodb_url)
-    kafka = kafka_connection(settings)  # TLS and SASL too (services.common.connections)
     broker = KafkaBroker(
-        kafka.bootstrap_servers,
-        security=kafka.security(),
+        settings.kafka_bootstrap_servers,
         middlewares=[KafkaPrometheusMiddleware(registry=metrics.registry, app_name=settings.service)],
         graceful_timeout=SHUTDOWN_GRACE_S,
         logger=None,
@@ -336,11 +369,7 @@ def build_app(runtime: Runtime, routers: list[APIRouter], access: Access | None 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = runtime.settings
-        kafka = kafka_connection(settings)
-        # A connection setting that cannot work (an untrusted certificate, a plaintext client at
-        # a TLS port, refused credentials) is logged once, naming it; the service waits, not ready.
-        await wait_for_servers(kafka, runtime.mongo, settings.mongodb_url, service=settings.service)
-        await ensure_topics(kafka, settings.topic_prefix, check=False)
+        await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
         for step in runtime.startup:
             await _until_it_works(step, runtime)
         await _until_it_works(runtime.start_producer, runtime)
@@ -439,6 +468,7 @@ def projection_service(
     """An owning service: the projection engine on the runtime, plus its read-model routes."""
     runtime = build_runtime(settings, input_topics)
     engine = ProjectionEngine(settings, runtime.db, runtime.metrics, kinds)
+    engine.waiting_after = runtime.waiting_after
     runtime.startup.append(engine.setup)
     attach_consumer(runtime, BatchSteps(engine.prepare, engine.apply), on_rebalance=engine.forget)
     return build_app(runtime, [router(runtime.db)]), runtime
