@@ -46,6 +46,14 @@ CONSUMES = {
 APP_ENV = ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL", "TASKFORCE_HTTP_HOST",
            "TASKFORCE_HTTP_PORT", "TASKFORCE_TOKENS_FILE")
 TOKENS_FILE = "/run/secrets/tokens.json"
+SECRETS_DIR = "/run/secrets/"
+#: The connection and secret settings (issue 24): every secret only as a file under /run/secrets.
+SECURE_ENV = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME_FILE",
+              "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CAFILE", "MONGODB_URL_FILE")
+#: Names whose value would be a secret: in a manifest only as a reference or a file path.
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|MONGODB_URL)(?!_FILE|_PATH)", re.I)
+#: Keys that name a Secret object rather than hold a value.
+REFERENCES = {"secretName"}
 
 #: The metrics the services export (services/common/metrics.py), by type.
 OUR_METRICS = {
@@ -92,6 +100,50 @@ def k8s(kind: str, name: str) -> dict[str, Any]:
 
 def compose() -> dict[str, Any]:
     return load_yaml(DEPLOY / "compose.yaml")
+
+
+def compose_managed() -> dict[str, Any]:
+    return load_yaml(DEPLOY / "compose.managed.yaml")
+
+
+def required_variable(value: str) -> str | None:
+    """The variable of a compose value `${VAR:?message}` (required, no default), else None."""
+    found = re.fullmatch(r"\$\{(\w+):\?[^}]+\}", value)
+    return found[1] if found else None
+
+
+def projected_files(pod: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
+    """Where the pod's projected `secrets` volume puts each Secret key: {path: (secret, key, optional)}."""
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "secrets"]
+    assert mounts["secrets"]["readOnly"] is True
+    root = mounts["secrets"]["mountPath"].rstrip("/") + "/"
+    files = {}
+    for source in volume["projected"]["sources"]:
+        secret = source["secret"]
+        for item in secret["items"]:
+            files[root + item["path"]] = (secret["name"], item["key"], bool(secret.get("optional")))
+    return files
+
+
+def literal_secrets(doc: Any, where: str = "") -> list[str]:
+    """Every key of a manifest whose name says secret and whose value is a literal string."""
+    found = []
+    if isinstance(doc, dict):
+        items = doc.items()
+        if {"name", "value"} <= set(doc) and isinstance(doc["name"], str):  # a container's env entry
+            items = [*items, (doc["name"], doc["value"])]
+        for key, value in items:
+            if isinstance(value, str) and SECRET_NAME.search(str(key)) and key not in REFERENCES and not (
+                    value.startswith(SECRETS_DIR) or required_variable(value)
+                    or (str(key) == "MONGODB_URL" and "@" not in value)):  # no credentials in it
+                found.append(f"{where}.{key}")
+            found += literal_secrets(value, f"{where}.{key}")
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            found += literal_secrets(value, f"{where}[{index}]")
+    return found
 
 
 def topic_partitions(script: str) -> dict[str, int]:
@@ -176,32 +228,115 @@ def test_deployment(service: str) -> None:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     env = {e["name"]: e for e in container["env"]}
     assert env["TASKFORCE_HTTP_PORT"]["value"] == str(PORTS[service])
-    assert env["MONGODB_URL"]["valueFrom"]["secretKeyRef"]["name"] == "taskforce-mongodb"
     assert container["envFrom"] == [{"configMapRef": {"name": "taskforce-config"}}]
+    # Secrets only as files: no env var takes a Secret's value (it would show in `kubectl
+    # describe`, crash dumps and child processes).
+    assert not [e for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    assert "MONGODB_URL" not in env and "TASKFORCE_SESSION_SECRET" not in env
+    files = projected_files(pod)
+    assert files[TOKENS_FILE] == ("taskforce-tokens", "tokens.json", False)
+    config = k8s("ConfigMap", "taskforce-config")["data"]
+    assert files[config["MONGODB_URL_FILE"]] == ("taskforce-mongodb", "url", False)
+    for name in ("KAFKA_SASL_USERNAME_FILE", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CAFILE"):
+        assert files[config[name]][0] == "taskforce-kafka", name
     if service == "reporting":
-        assert env["TASKFORCE_SESSION_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == (
-            "taskforce-session")
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes["tokens"]["secret"]["secretName"] == "taskforce-tokens"
-    item = volumes["tokens"]["secret"]["items"][0]
-    assert f"{mounts['tokens']}/{item['path']}" == TOKENS_FILE
+        assert files[env["TASKFORCE_SESSION_SECRET_FILE"]["value"]] == (
+            "taskforce-session", "session_secret", False)
+    else:
+        assert "taskforce-session" not in {secret for secret, _key, _optional in files.values()}
 
     svc = k8s("Service", f"taskforce-{service}")
     assert svc["spec"]["selector"] == spec["selector"]["matchLabels"]
     assert svc["spec"]["ports"][0]["port"] == PORTS[service]
 
 
-def test_configmap_and_secrets() -> None:
+def test_configmap_is_secure_by_default_and_holds_no_secret() -> None:
     config = k8s("ConfigMap", "taskforce-config")["data"]
     assert config["TASKFORCE_HTTP_HOST"] == "0.0.0.0"
     assert config["TASKFORCE_TOKENS_FILE"] == TOKENS_FILE
     assert "KAFKA_BOOTSTRAP_SERVERS" in config
-    assert "MONGODB_URL" not in config, "the Mongo URL holds credentials: Secret only"
-    assert "MONGODB_URL" in k8s("Secret", "taskforce-mongodb")["stringData"]
-    assert "TASKFORCE_SESSION_SECRET" in k8s("Secret", "taskforce-session")["stringData"]
-    tokens = json.loads(k8s("Secret", "taskforce-tokens")["stringData"]["tokens.json"])
-    assert all(re.fullmatch(r"\d{3}|\*", scope) for scope in tokens.values())
+    assert "MONGODB_URL" not in config, "the Mongo URL holds credentials: a Secret's file only"
+    assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["KAFKA_SASL_MECHANISM"].startswith("SCRAM-SHA-")
+    assert config["TASKFORCE_SECURE_COOKIES"] == "true"
+    for name in SECURE_ENV:
+        assert name in config, name
+        if name.endswith("_FILE"):
+            assert config[name].startswith(SECRETS_DIR), name
+    # The settings the ConfigMap gives are ones the services read.
+    from services.common.settings import Settings
+
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    assert set(config) <= aliases, set(config) - aliases
+
+
+def test_no_manifest_holds_a_secret_or_a_default_token() -> None:
+    """Issue 24: no Secret object, token or session secret in any manifest; Secrets are made by
+    the operator (docs/operations.md) and mounted as files."""
+    assert not [r for r in k8s_resources() if r["kind"] == "Secret"]
+    assert not (DEPLOY / "tokens.example.json").exists()
+    for path in [*k8s_files(), DEPLOY / "compose.yaml", DEPLOY / "compose.managed.yaml"]:
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            assert not literal_secrets(doc), f"{path.name}: {literal_secrets(doc)}"
+
+
+def test_network_policies_expose_only_reporting_http_and_metrics() -> None:
+    policies = {r["metadata"]["name"]: r["spec"] for r in k8s_resources()
+                if r["kind"] == "NetworkPolicy"}
+    deny = [p for p in policies.values() if p["podSelector"] == {} and p["policyTypes"] == ["Ingress"]
+            and not p.get("ingress")]
+    assert deny, "a default-deny ingress policy for every pod of the namespace"
+    allowed: dict[str, list[tuple[str, Any]]] = {}
+    for spec in policies.values():
+        for rule in spec.get("ingress", []):
+            assert rule.get("from"), "every allow names who may connect"
+            ports = rule["ports"]
+            assert [p["port"] for p in ports] == ["http"] and ports[0]["protocol"] == "TCP"
+            peers = [(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+                      peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]) for peer in rule["from"]]
+            for service in PORTS:
+                labels = k8s("Deployment", f"taskforce-{service}")["spec"]["template"]["metadata"]["labels"]
+                if _selects(spec["podSelector"], labels):
+                    allowed.setdefault(service, []).extend(peers)
+    prometheus = ("monitoring", "prometheus")
+    ingress_controller = ("ingress-nginx", "ingress-nginx")
+    assert {service: set(peers) for service, peers in allowed.items()} == {
+        "reporting": {ingress_controller, prometheus}, "intake": {prometheus}, "analysis": {prometheus},
+        "followup": {prometheus}}
+    for service in PORTS:  # the named port the policies open is the service's HTTP port (its /metrics)
+        (container,) = k8s("Deployment", f"taskforce-{service}")["spec"]["template"]["spec"]["containers"]
+        assert container["ports"][0] == {"name": "http", "containerPort": PORTS[service], "protocol": "TCP"}
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def test_ingress_serves_reporting_over_tls_only_and_not_its_operational_endpoints() -> None:
+    ingress = k8s("Ingress", "taskforce-reporting")
+    spec = ingress["spec"]
+    (tls,) = spec["tls"]
+    (rule,) = spec["rules"]
+    assert tls["secretName"] and rule["host"] in tls["hosts"]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    paths = rule["http"]["paths"]
+    assert {(p["path"], p["pathType"]) for p in paths} == {
+        ("/", "Exact"), ("/login", "Exact"), ("/logout", "Exact"), ("/municipalities", "Prefix")}
+    for path in paths:
+        assert path["backend"]["service"] == {"name": "taskforce-reporting", "port": {"name": "http"}}
+    for hidden in ("/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"):
+        assert not any(hidden == p["path"] or (p["pathType"] == "Prefix" and hidden.startswith(p["path"]))
+                       for p in paths), hidden
+    # HSTS: the reporting service sends it whenever its cookies are Secure (the ConfigMap says so).
+    assert k8s("ConfigMap", "taskforce-config")["data"]["TASKFORCE_SECURE_COOKIES"] == "true"
+    assert "HSTS" in (K8S / "ingress.yaml").read_text(encoding="utf-8")
 
 
 def test_intake_hpa_scales_on_lag_up_to_partitions() -> None:
@@ -220,6 +355,25 @@ def test_topic_job_creates_every_topic_with_its_partitions() -> None:
     script = " ".join(container["command"] + container.get("args", []))
     assert "--if-not-exists" in script
     assert topic_partitions(script) == DEFAULT_PARTITIONS
+
+
+def test_topic_job_connects_like_the_services() -> None:
+    """The same ConfigMap and Kafka Secret files: SASL_SSL works for it as for the services,
+    through client properties written in memory (never the manifest or the log)."""
+    pod = k8s("Job", "taskforce-create-topics")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["envFrom"] == [{"configMapRef": {"name": "taskforce-config"}}]
+    script = container["args"][0]
+    assert "--command-config $C" in script and "set -x" not in script
+    for setting in ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME_FILE",
+                    "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CAFILE"):
+        assert f"${setting}" in script or f"${{{setting}" in script, setting
+    config = k8s("ConfigMap", "taskforce-config")["data"]
+    files = projected_files(pod)
+    for name in ("KAFKA_SASL_USERNAME_FILE", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CAFILE"):
+        assert files[config[name]][0] == "taskforce-kafka", name
+    (tmp,) = [v for v in pod["volumes"] if v["name"] == "tmp"]
+    assert tmp["emptyDir"]["medium"] == "Memory"
 
 
 # ----------------------------------------------------------------------------- compose
@@ -245,8 +399,14 @@ def test_compose_app_service(service: str) -> None:
     assert env["TASKFORCE_HTTP_HOST"] == "0.0.0.0"
     assert env["TASKFORCE_HTTP_PORT"] == str(PORTS[service])
     assert env["TASKFORCE_TOKENS_FILE"] == TOKENS_FILE
+    assert compose_default(env["TASKFORCE_SECURE_COOKIES"]) == "true"
+    assert "TASKFORCE_SESSION_SECRET" not in env
     if service == "reporting":
-        assert env["TASKFORCE_SESSION_SECRET"]
+        assert env["TASKFORCE_SESSION_SECRET_FILE"] == "/run/secrets/session_secret"
+        targets = {s["target"] for s in spec["secrets"]}
+        assert targets == {"tokens.json", "session_secret"}
+    # Every port on loopback only: reporting reaches other machines through a TLS proxy.
+    assert all(p.startswith("127.0.0.1:") for p in spec["ports"]), spec["ports"]
     published = [p.removeprefix("127.0.0.1:") for p in spec["ports"]]
     assert f"{PORTS[service]}:{PORTS[service]}" in published
     depends = spec["depends_on"]
@@ -256,8 +416,7 @@ def test_compose_app_service(service: str) -> None:
     check = " ".join(spec["healthcheck"]["test"])
     assert "urllib" in check
     assert f"127.0.0.1:{PORTS[service]}/healthz" in check
-    (secret,) = spec["secrets"]
-    assert f"/run/secrets/{secret['target']}" == TOKENS_FILE
+    assert f"/run/secrets/{spec['secrets'][0]['target']}" == TOKENS_FILE
 
 
 def test_compose_infrastructure() -> None:
@@ -268,9 +427,12 @@ def test_compose_infrastructure() -> None:
     assert "broker,controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
     assert "PLAINTEXT://kafka:9092" in kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     assert services["mongodb"]["image"] == "mongo:8.0"
-    tokens_file = DEPLOY / compose_default(doc["secrets"]["tokens"]["file"])
-    tokens = json.loads(tokens_file.read_text(encoding="utf-8"))
-    assert all(re.fullmatch(r"\d{3}|\*", scope) for scope in tokens.values())
+    # No default secret: compose refuses to start until each file is named.
+    for name in ("tokens", "session_secret", "grafana_admin_password"):
+        assert required_variable(doc["secrets"][name]["file"]), name
+    grafana = services["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana["environment"]
     for name in ("prometheus", "grafana"):
         for volume in services[name]["volumes"]:
             source = volume.split(":")[0]
@@ -285,6 +447,28 @@ def test_compose_topic_creation_matches_schemas() -> None:
     assert "--if-not-exists" in script
     assert topic_partitions(script) == DEFAULT_PARTITIONS
     assert spec["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("service", sorted(PORTS))
+def test_compose_managed_variant_uses_sasl_ssl_and_tls_with_secret_files(service: str) -> None:
+    """deploy/compose.managed.yaml: the services against SASL_SSL Kafka and TLS MongoDB."""
+    doc = compose_managed()
+    spec = doc["services"][service]
+    env = spec["environment"]
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert required_variable(env["KAFKA_BOOTSTRAP_SERVERS"]) == "KAFKA_BOOTSTRAP_SERVERS"
+    assert compose_default(env["KAFKA_SASL_MECHANISM"]).startswith("SCRAM-SHA-")
+    assert env["TASKFORCE_HTTP_PORT"] == str(PORTS[service])
+    targets = {s if isinstance(s, str) else s["target"] for s in spec["secrets"]}
+    for name in ("KAFKA_SASL_USERNAME_FILE", "KAFKA_SASL_PASSWORD_FILE", "MONGODB_URL_FILE"):
+        assert env[name].removeprefix("/run/secrets/") in targets, name
+    cafile = re.sub(r"\$\{\w+-([^}]*)\}", r"\1", env["KAFKA_SSL_CAFILE"])
+    assert cafile.removeprefix("/run/secrets/") in targets
+    assert "MONGODB_URL" not in env  # the URL is a file (MONGODB_URL_FILE wins over compose.yaml's)
+    sources = {s if isinstance(s, str) else s["source"] for s in spec["secrets"]}
+    assert sources <= set(compose()["secrets"]) | set(doc["secrets"])
+    for secret in doc["secrets"].values():
+        assert required_variable(secret["file"])
 
 
 def _compose_schema() -> dict[str, Any] | None:
@@ -421,5 +605,11 @@ def test_dockerfile_installs_runtime_only_as_non_root() -> None:
 def test_operations_doc_names_every_env_var() -> None:
     text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     for var in (*APP_ENV, "TASKFORCE_GRACE_DAYS", "TASKFORCE_SESSION_SECRET",
-                "TASKFORCE_TOPIC_PREFIX", "TASKFORCE_LOG_LEVEL"):
+                "TASKFORCE_TOPIC_PREFIX", "TASKFORCE_LOG_LEVEL", *SECURE_ENV, "KAFKA_SASL_USERNAME",
+                "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE",
+                "TASKFORCE_SESSION_SECRET_FILE", "TASKFORCE_SECURE_COOKIES", "TASKFORCE_TOKENS_PATH",
+                "TASKFORCE_SESSION_SECRET_PATH", "GRAFANA_ADMIN_PASSWORD_PATH"):
         assert var in text, var
+    section = text.split("## Connecting to a managed Kafka and MongoDB", 1)[1].split("\n## ", 1)[0]
+    for provider in ("Confluent Cloud", "Aiven", "MSK", "Atlas"):
+        assert provider in section, provider
