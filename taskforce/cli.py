@@ -34,6 +34,7 @@ from schemas import topics
 from schemas.decode import Rejection, decode
 from schemas.generate import JSONSCHEMA_DIR, event_types
 from schemas.municipalities import MUNICIPALITY_NAMES
+from services.common.secret_files import SettingsError
 from services.reporting.domain.periods import Period
 from taskforce import access, publisher, settle, stack
 from taskforce import demo as demo_scenario
@@ -86,6 +87,8 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise _fail(str(exc)) from None
     except KafkaError as exc:
         raise _fail(f"Kafka: {type(exc).__name__}: {exc}") from None
+    except SettingsError as exc:  # a connection setting that cannot work: named, never its value
+        raise _fail(str(exc)) from None
     finally:
         for name, logger in loggers.items():
             logger.setLevel(levels[name])

@@ -6,11 +6,12 @@ Every owning service (intake, analysis, follow-up) keeps one document per entity
      applied: [event ids], state: {...}, ...index fields}
 
 A batch is applied in memory by the service's pure reducers and written back with one
-upsert per touched document. The document carries the ids of the events it has applied, so
-the projection update and the record that the event was applied are *one atomic write*: a
-redelivered event is recognised and skipped, and a crash between write and offset commit
-changes nothing. The write is guarded by the version read (optimistic concurrency), so two
-replicas overlapping during a rebalance cannot lose each other's updates.
+upsert per touched document. The document carries the ids of the (last 1,000) events it
+has applied, so the projection update and the record that the event was applied are *one
+atomic write*: a redelivered event is recognised and skipped (one older than the window
+changes nothing: every reducer is a join, see `APPLIED_WINDOW`), and a crash between write
+and offset commit changes nothing. The write is guarded by the version read (optimistic
+concurrency), so two replicas overlapping during a rebalance cannot lose each other's updates.
 
 After the writes, the current state of every touched entity is published as a reporting
 event (at least once; the reporting service ignores versions it already has), with the
@@ -71,6 +72,14 @@ MAX_CONFLICT_ROUNDS = 10
 PIECE_RECORDS = 100
 #: Entity documents remembered after writing them (about 1–3 kB each).
 RECENT_DOCUMENTS = 5_000
+#: The event ids an entity document remembers: its most recent ones. They spare the work of
+#: a redelivered batch and count it (`taskforce_duplicates_skipped_total`); correctness does
+#: not rest on them. Every reducer is a join (the same events in any order, with any of them
+#: repeated, give the same state: the domains' property tests), so an event older than the
+#: window that comes again changes nothing and is neither written nor published. The window
+#: keeps a document bounded however many events an entity sees (a milestone updated 200,000
+#: times; docs/contract.md).
+APPLIED_WINDOW = 1_000
 
 
 @dataclass(frozen=True)
@@ -433,13 +442,21 @@ class ProjectionEngine:
         if not new_events:
             return False
         kind = entity.kind
+        state = entity.state
         if kind.apply_all is not None:
-            entity.state = kind.apply_all(entity.state, new_events)
+            state = kind.apply_all(state, new_events)
         else:
             for event in new_events:
-                entity.state = kind.apply(entity.state, event)
+                state = kind.apply(state, event)
+        dumped = state.model_dump(mode="json")  # type: ignore[union-attr]
+        if entity.dumped is not None and dumped == entity.dumped:
+            # Nothing changed (an update older than what the state keeps, or a redelivery
+            # older than the ids remembered): no new version, no write, nothing to publish.
+            del entity.applied[len(entity.applied) - len(new_events):]
+            return False
+        entity.state, entity.dumped = state, dumped
         entity.version += len(new_events)
-        entity.dumped = entity.state.model_dump(mode="json")  # type: ignore[union-attr]
+        del entity.applied[:-APPLIED_WINDOW]
         return True
 
     async def _store(self, entities: list[_Entity]) -> list[_Entity]:
@@ -501,23 +518,6 @@ class ProjectionEngine:
             compact_json(envelope),
         )
 
-
-async def _all_of(*steps: Coroutine[Any, Any, T]) -> list[T]:
-    """Run the steps concurrently and let every one finish; then raise the first error as is
-    (not wrapped in an exception group), so callers can tell an outage from a bug.
-
-    A failed step does not cancel the others on purpose: on Python < 3.13, cancelling an
-    operation while it waits inside the async MongoDB driver can leave one of the driver's
-    locks held for good (the store-outage fault test once saw a RuntimeError raised inside a
-    batch's writes, after which every operation of that service hung). The steps are store
-    writes with their own timeouts, and the batch is retried as a whole.
-    """
-    results = await asyncio.gather(*steps, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]
-
     def _progress_record(self, stream: Stream, note: Note, now: str) -> OutRecord:
         """A `reporting.progress` event: the service's progress on a stream with no state to
         carry it."""
@@ -541,6 +541,23 @@ def _instant(instant: datetime) -> str:
 def _spell(topic: str, note: Note) -> dict[str, Any]:
     return {"topic": topic, "through": _instant(note.through), "caught_up": note.caught_up,
             "partition": note.partition, "offset": note.offset}
+
+
+async def _all_of(*steps: Coroutine[Any, Any, T]) -> list[T]:
+    """Run the steps concurrently and let every one finish; then raise the first error as is
+    (not wrapped in an exception group), so callers can tell an outage from a bug.
+
+    A failed step does not cancel the others on purpose: on Python < 3.13, cancelling an
+    operation while it waits inside the async MongoDB driver can leave one of the driver's
+    locks held for good (the store-outage fault test once saw a RuntimeError raised inside a
+    batch's writes, after which every operation of that service hung). The steps are store
+    writes with their own timeouts, and the batch is retried as a whole.
+    """
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
 
 
 def reporting_event_id(name: str) -> str:

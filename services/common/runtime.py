@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.auth import Access, responses
 from services.common.collector import settle_garbage_collector
+from services.common.connections import kafka_connection, wait_for_servers
 from services.common.dlq import unpublishable
 from services.common.kafka import ensure_topics
 from services.common.logs import configure_logging
@@ -110,7 +111,7 @@ class Runtime:
     async def start_producer(self) -> None:
         """Made here, not at build time: aiokafka objects need the running event loop."""
         if self._producer is None:
-            out = producer(self.settings.kafka_bootstrap_servers, f"taskforce-{self.settings.service}",
+            out = producer(kafka_connection(self.settings), f"taskforce-{self.settings.service}",
                            self.settings.producer_max_request_bytes)
             await out.start()
             self._producer = out
@@ -271,8 +272,10 @@ def build_runtime(settings: Settings, input_topics: list[str]) -> Runtime:
     """Clients and broker for a service; the subscriber is attached by `attach_consumer`."""
     metrics = ServiceMetrics(settings.service)
     mongo = mongo_client(settings.mongodb_url)
+    kafka = kafka_connection(settings)  # TLS and SASL too (services.common.connections)
     broker = KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        kafka.bootstrap_servers,
+        security=kafka.security(),
         middlewares=[KafkaPrometheusMiddleware(registry=metrics.registry, app_name=settings.service)],
         graceful_timeout=SHUTDOWN_GRACE_S,
         logger=None,
@@ -369,7 +372,11 @@ def build_app(runtime: Runtime, routers: list[APIRouter], access: Access | None 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = runtime.settings
-        await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
+        kafka = kafka_connection(settings)
+        # A connection setting that cannot work (an untrusted certificate, a plaintext client at
+        # a TLS port, refused credentials) is logged once, naming it; the service waits, not ready.
+        await wait_for_servers(kafka, runtime.mongo, settings.mongodb_url, service=settings.service)
+        await ensure_topics(kafka, settings.topic_prefix, check=False)
         for step in runtime.startup:
             await _until_it_works(step, runtime)
         await _until_it_works(runtime.start_producer, runtime)
