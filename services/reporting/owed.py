@@ -31,18 +31,21 @@ Move = tuple[datetime | None, datetime]
 @dataclass
 class Touched:
     """What changed for one municipality: the periods to recompute (or all of them), the
-    periods a command asks to finalise or republish, and the latest correlation id."""
+    periods a command asks to finalise or republish, whether an owning service's progress
+    changed (a draft past its grace may now be final) and the latest correlation id."""
 
     periods: set[str] = field(default_factory=set)
     everything: bool = False  # a course, plan, milestone or meeting changed: all periods
     final: set[str] = field(default_factory=set)
     republish: set[str] = field(default_factory=set)
     correlation_id: str | None = None
+    progressed: bool = False
 
     def add(self, other: Touched) -> None:
         """Merge `other` (what a later batch touched) into this."""
         self.periods |= other.periods
         self.everything = self.everything or other.everything
+        self.progressed = self.progressed or other.progressed
         self.final |= other.final
         self.republish |= other.republish
         if other.correlation_id is not None:

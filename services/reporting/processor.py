@@ -8,6 +8,12 @@ municipality's partition, its recomputation is owed instead, and done once (see
 `services.reporting.owed`). Summaries are saved as `pending` before they are sent and
 marked sent afterwards, so a crash in between republishes them on restart instead of
 losing them.
+
+(1.1) The owning services' progress on each municipality's input topics comes with their
+records; a period past its grace is final only once none of them holds it (see
+`services.reporting.domain.lifecycle.held_by`), checked against the input partitions' end
+offsets when deciding. A municipality held by a topic it has no progress on is noted, and
+recomputed when that topic's service says it got further.
 """
 
 from __future__ import annotations
@@ -27,12 +33,21 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from schemas import topics
 from schemas.commands import SummaryRequested
 from schemas.common import EnvelopeFields
+from schemas.reporting import ProgressReported, StreamProgress
 from schemas.summary import SummaryData, SummaryStatus
 from services.common.dlq import report_rejections
 from services.common.pipeline import next_offsets
 from services.common.projection import PIECE_RECORDS, split_batch_in_pieces
 from services.common.records import OutRecord
-from services.reporting.domain.lifecycle import Published, decide
+from services.reporting.domain.lifecycle import (
+    INPUT_TOPICS,
+    Progress,
+    Published,
+    decide,
+    grace_passed,
+    held_by,
+    unheard_holds,
+)
 from services.reporting.domain.periods import Period, period_of_micros, utc
 from services.reporting.domain.summary import figures_key, same_figures, summary_of
 from services.reporting.owed import Move, OwedSummaries, Partition, Touched
@@ -66,6 +81,11 @@ class Decoded:
     partitions: set[Partition] = field(default_factory=set)
     waiting: set[Partition] = field(default_factory=set)
     partition_of: dict[bytes | None, Partition] = field(default_factory=dict)
+    ends: dict[Partition, int] = field(default_factory=dict)
+    #: What the owning services said of their progress, per (municipality, input topic), merged
+    #: in the order of the batch; and per input partition the greatest offset said applied.
+    progress: dict[tuple[str, str], Progress] = field(default_factory=dict)
+    applied: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class Newest(NamedTuple):
@@ -102,6 +122,17 @@ class SummaryProcessor:
         self.owed = OwedSummaries(settings.summary_max_delay_ms / 1000)
         #: Partitions whose stored notes of owed summaries were read since partitions last moved.
         self.recovered: set[Partition] = set()
+        #: Each municipality's partition of the states topic, as far as batches have shown it.
+        self.partition_of: dict[str, Partition] = {}
+        #: Municipalities noted as held by topics they have no progress on (None: not read yet).
+        self.held: dict[str, set[str]] | None = None
+        #: Per batch: what the input topics' services are said to be behind with, the topics'
+        #: end offsets (None: not known, no consumer) and the offsets said applied.
+        self.unheard_holding: dict[str, bool] = {}
+        self.input_ends: dict[str, dict[int, int] | None] = {}
+        self.input_applied: dict[str, dict[int, int]] = {}
+        #: Per partition of this process's input, the offset after the last record applied.
+        self.handed: dict[Partition, int] = {}
 
     async def setup(self) -> None:
         await self.replica.setup()
@@ -112,6 +143,9 @@ class SummaryProcessor:
         self.replica.forget()
         self.owed.clear()
         self.recovered.clear()
+        self.partition_of.clear()
+        self.held = None
+        self.handed.clear()
 
     async def apply_batch(self, records: list[ConsumerRecord]) -> list[OutRecord]:
         """Both steps in sequence (tests and tools use this)."""
@@ -124,6 +158,7 @@ class SummaryProcessor:
         decoded = Decoded(dead_letters=report_rejections(rejected, self.settings, self.metrics))
         ends = next_offsets(records)
         decoded.partitions = set(ends)
+        decoded.ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
         decoded.waiting = self.runtime.waiting_after(ends)
         states_topic = self.settings.topic(topics.REPORTING)
         for record in records:
@@ -134,6 +169,11 @@ class SummaryProcessor:
                 decoded.commands.append(event)
             elif event.event_type in KINDS:  # type: ignore[attr-defined]
                 decoded.states.append(event)
+                said = event.data.progress  # type: ignore[attr-defined]
+                if said is not None:
+                    _merge_progress(decoded, event.municipality_code, said)
+            elif isinstance(event, ProgressReported):
+                _merge_progress(decoded, event.municipality_code, event.data)
         return decoded
 
     async def apply(self, decoded: Decoded) -> list[OutRecord]:
@@ -146,6 +186,7 @@ class SummaryProcessor:
             raise
 
     async def _apply(self, decoded: Decoded) -> list[OutRecord]:
+        self.handed.update(decoded.ends)
         if self.maybe_pending:
             await self._publish_pending()
         touched: dict[str, Touched] = defaultdict(Touched)
@@ -153,12 +194,22 @@ class SummaryProcessor:
             entry = touched[command.municipality_code]
             (entry.final if command.data.final else entry.republish).add(command.data.period)
         moves = await self._replicate(decoded.states, touched)
+        released = await self._note_progress(decoded, touched)
         self.batches_written += 1
         if self.settings.crash_after_write == self.batches_written:
             os._exit(137)  # test-only fault hook: after the state writes, before summaries and commit
         if self.replaying:
             return list(decoded.dead_letters)
         await self._recover(decoded.partitions)
+        self.unheard_holding.clear()
+        self.input_ends.clear()
+        self.input_applied.clear()
+        for code in touched:
+            partition = decoded.partition_of.get(code.encode())
+            if partition is not None:
+                self.partition_of[code] = partition
+        if released:
+            await self._release_held(released, touched)
         now = time.monotonic()
         for code, entry in touched.items():
             self.owed.add(code, entry, moves.get(code), decoded.partition_of.get(code.encode()), now)
@@ -176,6 +227,44 @@ class SummaryProcessor:
         await self.replica.settle_owed([code for code, owed in due.items() if owed.noted])
         self.owed.settle(due)
         return list(decoded.dead_letters)
+
+    async def _note_progress(self, decoded: Decoded, touched: dict[str, Touched]) -> set[str]:
+        """Keep what the owning services said of their progress; returns the topics on which a
+        service got further (caught up with a municipality, or applied more of a partition),
+        which may release municipalities waiting for those topics."""
+        released = {topic for topic, _partition in decoded.applied}
+        changed: dict[tuple[str, str], Progress] = {}
+        for (code, topic), new in decoded.progress.items():
+            old = (await self.replica.view(code)).progress.get(topic)
+            now = old.then(new) if old is not None else new
+            if now == old:
+                continue
+            changed[(code, topic)] = now
+            touched[code].progressed = True
+            released.add(topic)
+        writes = []
+        if changed:
+            writes.append(self.replica.save_progress(changed))
+        if decoded.applied:
+            writes.append(self.replica.raise_applied(decoded.applied))
+        # Side by side, each let finish (a store operation is never cancelled midway, see
+        # `_all_of` in services/common/projection.py); then the first error, as is.
+        for result in await asyncio.gather(*writes, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
+        return released
+
+    async def _release_held(self, names: set[str], touched: dict[str, Touched]) -> None:
+        """Recompute the municipalities on this process's partitions that wait for one of the
+        topics (their own progress did not change, so nothing else would)."""
+        if self.held is None:
+            self.held = await self.replica.held_notes()
+        if not any(waited & names for waited in self.held.values()):
+            return
+        held = await self.replica.held_on(names, self.runtime.assigned_partitions())
+        for code, partition in held.items():
+            touched[code].progressed = True
+            self.partition_of.setdefault(code, partition)
 
     async def _recover(self, partitions: set[Partition]) -> None:
         """Take over what is owed on partitions this process has not read the notes of since
@@ -292,9 +381,13 @@ class SummaryProcessor:
         if unknown:
             log.info("summary requested for a period without events; nothing to summarise",
                      extra={"municipality_code": code, "periods": sorted(unknown)})
-        dirty = self._dirty(known, entry, move)
+        # Progress moved: a draft past its grace may be final now, though no figure changed.
+        opened = {period for period in known if entry.progressed and _open(view.summaries.get(period.name))
+                  and grace_passed(watermark, period, self.grace)}
+        dirty = self._dirty(known, entry, move, opened)
         computed: dict[str, SummaryData] = {}
         to_publish = []
+        waiting_for: set[str] = set()  # topics without progress that hold a period
         for period in dirty:
             prev_name = period.previous().name
             previous = computed.get(prev_name) or _stored_data(view.summaries.get(prev_name))
@@ -303,14 +396,73 @@ class SummaryProcessor:
             key = figures_key(data)
             before = view.summaries.get(period.name)
             published = Published(SummaryStatus(before["status"]), before["revision"]) if before else None
+            held: set[str] = set()
+            if (_open(before) and period.name not in entry.final
+                    and grace_passed(watermark, period, self.grace)):
+                settled = await self._settled(code)
+                unheard = {topic for topic in INPUT_TOPICS
+                           if topic not in view.progress and await self._unheard_holds(topic, settled)}
+                ends = {topic: found for topic in view.progress
+                        if (found := await self._input_ends(topic)) is not None}
+                applied = {topic: await self._applied(topic) for topic in ends} if settled else None
+                held = held_by(period, self.grace, view.progress, unheard, ends, applied)
+                waiting_for |= held & unheard
             changed = before is None or not same_figures(before["figures_key"], key)
             decision = decide(published, changed, watermark, period,
-                              self.grace, period.name in entry.final, period.name in entry.republish)
+                              self.grace, period.name in entry.final, period.name in entry.republish,
+                              held=bool(held))
             if decision is not None:
                 data = data.model_copy(update={"status": decision.status, "revision": decision.revision})
                 to_publish.append(self._summary_doc(code, data, key, entry.correlation_id))
             computed[period.name] = data
+        await self._note_held(code, waiting_for)
         return to_publish
+
+    async def _unheard_holds(self, topic: str, settled: bool) -> bool:
+        """Whether the topic holds a municipality without progress on it (`unheard_holds`);
+        the store and the broker are asked once per batch."""
+        behind = self.unheard_holding.get(topic)
+        if behind is None:
+            behind = self.unheard_holding[topic] = await self.replica.behind_anywhere(topic)
+        if behind:
+            return True
+        ends = await self._input_ends(topic)
+        return unheard_holds(False, ends, await self._applied(topic) if ends else {}, settled)
+
+    async def _applied(self, topic: str) -> dict[int, int]:
+        if topic not in self.input_applied:
+            self.input_applied[topic] = await self.replica.applied(topic)
+        return self.input_applied[topic]
+
+    async def _settled(self, code: str) -> bool:
+        """Whether nothing waits on the municipality's partition of the states topic (unknown:
+        it has had no states here, so none can be on their way)."""
+        partition = self.partition_of.get(code)
+        if partition is None:
+            return True
+        return not await self.runtime.behind_on(*partition, self.handed.get(partition))
+
+    async def _input_ends(self, topic: str) -> dict[int, int] | None:
+        """The input topic's end offsets per partition now (None without a consumer), asked at
+        most once per batch."""
+        if topic not in self.input_ends:
+            self.input_ends[topic] = await self.runtime.end_offsets(self.settings.topic(topic))
+        return self.input_ends[topic]
+
+    async def _note_held(self, code: str, names: set[str]) -> None:
+        """Note (or settle) that the municipality waits for topics it has no progress on, so
+        that a service catching up on one of them has it recomputed (`_release_held`)."""
+        if self.held is None:
+            self.held = await self.replica.held_notes()
+        if self.held.get(code, set()) == names:
+            return
+        partition = self.partition_of.get(code)
+        if code in self.held:
+            await self.replica.settle_held([code])
+            del self.held[code]
+        if names and partition is not None:
+            await self.replica.note_held({code: (names, partition)})
+            self.held[code] = set(names)
 
     def start_replay(self) -> None:
         """A rebuild drops the replica and replays: hold back summaries, trust no cache."""
@@ -328,10 +480,11 @@ class SummaryProcessor:
         await self.replica.settle_owed(None)
         self.owed.clear()
 
-    def _dirty(self, known: list[Period], entry: Touched, move: Move | None) -> list[Period]:
-        """Periods whose summary may differ now, in order; a change also dirties the next
-        period, whose highlights compare with it."""
-        dirty: set[Period] = set()
+    def _dirty(self, known: list[Period], entry: Touched, move: Move | None,
+               also: set[Period] | None = None) -> list[Period]:
+        """Periods whose summary may differ now (`also`: and these), in order; a change also
+        dirties the next period, whose highlights compare with it."""
+        dirty: set[Period] = set(also or ())
         for period in known:
             name = period.name
             if entry.everything or name in entry.periods or name in entry.final or name in entry.republish:
@@ -394,3 +547,17 @@ class SummaryProcessor:
 def _stored_data(doc: dict[str, Any] | None) -> SummaryData | None:
     return SummaryData.model_validate(doc["data"], strict=False) if doc else None
 
+
+def _open(stored: dict[str, Any] | None) -> bool:
+    """Not final yet: never published, or a draft."""
+    return stored is None or stored["status"] == SummaryStatus.DRAFT.value
+
+
+def _merge_progress(decoded: Decoded, code: str, said: StreamProgress) -> None:
+    """Fold what a record says into the batch's progress (it follows what came before)."""
+    new = Progress(said.through, said.caught_up, said.partition, said.offset)
+    old = decoded.progress.get((code, said.topic))
+    decoded.progress[(code, said.topic)] = old.then(new) if old is not None else new
+    where = (said.topic, said.partition)
+    if said.offset > decoded.applied.get(where, 0):
+        decoded.applied[where] = said.offset

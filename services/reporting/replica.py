@@ -1,10 +1,11 @@
-"""The reporting service's replica of entity states, watermarks and published summaries."""
+"""The reporting service's replica of entity states, watermarks, the owning services'
+progress and published summaries."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,9 @@ from schemas.reporting import (
     NotificationState,
     PlanState,
 )
-from services.common.store import upsert_newer
-from services.common.watermarks import raise_watermarks, read_watermark
+from services.common.store import upsert_guarded, upsert_newer
+from services.common.watermarks import raise_watermarks, read_watermark, stamp, unstamp
+from services.reporting.domain.lifecycle import Progress
 from services.reporting.domain.periods import Period
 from services.reporting.domain.rows import NotificationRow, ReviewRow
 from services.reporting.domain.summary import MunicipalityInputs, SummaryInputs, event_instants
@@ -82,6 +84,15 @@ OWED = "owed_summaries"
 #: One document per (municipality, period) with events. (Not an $addToSet array: the
 #: embedded store ignores $addToSet on a missing field, and plain upserts work everywhere.)
 PERIODS = "periods"
+#: (1.1) One document per (municipality, input topic): the owning service's progress there.
+PROGRESS = "progress"
+#: (1.1) One document per input partition: the greatest offset before which its service has
+#: said it applied the partition (from any municipality's progress).
+APPLIED = "input_applied"
+#: (1.1) One note per (municipality, topic) where the municipality's finalisation waits for a
+#: topic it has no progress on, with the partition its states come from (see
+#: `SummaryProcessor._release_held`).
+HELD = "held_summaries"
 
 
 def inputs_of(kind: Kind, state: BaseModel) -> MunicipalityInputs:
@@ -114,6 +125,9 @@ class MunicipalityView:
     periods: set[str]
     summaries: dict[str, dict[str, Any]]
     states: dict[str, dict[str, BaseModel]]
+    #: Per input topic, the owning service's progress with the municipality (exact in memory;
+    #: the store may hold an earlier `through`, see `Replica.save_progress`).
+    progress: dict[str, Progress] = field(default_factory=dict)
 
 
 class Replica:
@@ -146,11 +160,17 @@ class Replica:
                 cursor = self.db[kind.collection].find({"municipality_code": code}, {"state": 1})
                 states[kind.collection] = {d["_id"]: kind.held_of(d) async for d in cursor}
             cursor = self.db[PERIODS].find({"municipality_code": code}, {"period": 1})
+            periods = {d["period"] async for d in cursor}
+            cursor = self.db[PROGRESS].find({"municipality_code": code})
+            progress = {d["topic"]: Progress(unstamp(d["through"]) if d.get("through") else None,
+                                             d["caught_up"], d.get("partition"), d.get("offset"))
+                        async for d in cursor}
             view = MunicipalityView(
                 watermark=await read_watermark(self.db[MUNICIPALITIES], code),
-                periods={d["period"] async for d in cursor},
+                periods=periods,
                 summaries=await self.summaries(code),
                 states=states,
+                progress=progress,
             )
             self._views[code] = view
         return view
@@ -225,6 +245,11 @@ class Replica:
         await self.db[SUMMARIES].create_index([("pending", 1)])
         await self.db[PERIODS].create_index([("municipality_code", 1)])
         await self.db[OWED].create_index([("topic", 1), ("partition", 1)])
+        await self.db[PROGRESS].create_index([("municipality_code", 1)])
+        await self.db[PROGRESS].create_index([("topic", 1), ("caught_up", 1)])
+        await self.db[APPLIED].create_index([("topic", 1)])
+        await self.db[HELD].create_index([("held_topic", 1)])
+        await self.db[HELD].create_index([("municipality_code", 1)])
 
     async def upsert_states(
         self, kind: Kind, docs: list[dict[str, Any]], held: dict[str, Any]
@@ -289,6 +314,77 @@ class Replica:
             await self.db[OWED].delete_many({})
         elif codes:
             await self.db[OWED].delete_many({"_id": {"$in": codes}})
+
+    async def save_progress(self, progress: dict[tuple[str, str], Progress]) -> None:
+        """Keep each (municipality, topic)'s progress in memory, and in the store when
+        `caught_up` or the partition changed, or `through` moved to another half-year.
+
+        So a service that keeps up costs no write here per batch. What the store holds is then
+        at most a little behind in `through` and `offset`: after partitions move that can hold
+        a period a little longer (until the next record, or the partition's offset said by
+        another municipality's record, `applied`), never finalise one early.
+        """
+        ops = []
+        for (code, topic), new in sorted(progress.items()):
+            view = await self.view(code)
+            old = view.progress.get(topic)
+            view.progress[topic] = new
+            if (old is not None and old.caught_up == new.caught_up and old.partition == new.partition
+                    and (new.through is None or (old.through is not None
+                                                 and Period.of(old.through) == Period.of(new.through)))):
+                continue
+            ops.append(UpdateOne({"_id": f"{code}/{topic}"}, {"$set": {
+                "municipality_code": code, "topic": topic, "caught_up": new.caught_up,
+                "through": stamp(new.through) if new.through is not None else None,
+                "partition": new.partition, "offset": new.offset}}, upsert=True))
+        if ops:
+            await self.db[PROGRESS].bulk_write(ops, ordered=False)
+
+    async def behind_anywhere(self, topic: str) -> bool:
+        """Whether the topic's service last said, for some municipality, that it is behind."""
+        return await self.db[PROGRESS].find_one({"topic": topic, "caught_up": False}, {"_id": 1}) is not None
+
+    async def raise_applied(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Raise each input partition's applied offset (a guarded upsert: another replica may
+        raise it too, and a lower one is refused)."""
+        await upsert_guarded(self.db[APPLIED], [
+            ({"_id": f"{topic}/{partition}", "offset": {"$lt": offset}},
+             {"topic": topic, "partition": partition, "offset": offset})
+            for (topic, partition), offset in sorted(offsets.items())])
+
+    async def applied(self, topic: str) -> dict[int, int]:
+        """Per partition of the input topic, the greatest offset its service said it applied."""
+        return {d["partition"]: d["offset"] async for d in self.db[APPLIED].find({"topic": topic})}
+
+    async def note_held(self, notes: dict[str, tuple[set[str], Partition]]) -> None:
+        """Store that these municipalities wait for topics they have no progress on (code →
+        (topics, the partition its states come from))."""
+        if notes:
+            await self.db[HELD].bulk_write(
+                [UpdateOne({"_id": f"{code}/{held}"}, {"$set": {
+                    "municipality_code": code, "held_topic": held, "topic": topic, "partition": partition}},
+                    upsert=True)
+                 for code, (topics, (topic, partition)) in sorted(notes.items()) for held in sorted(topics)],
+                ordered=False)
+
+    async def settle_held(self, codes: Iterable[str]) -> None:
+        """Remove the notes of these municipalities."""
+        codes = sorted(codes)
+        if codes:
+            await self.db[HELD].delete_many({"municipality_code": {"$in": codes}})
+
+    async def held_notes(self) -> dict[str, set[str]]:
+        """Every municipality noted as waiting, with the topics it waits for."""
+        notes: dict[str, set[str]] = {}
+        async for doc in self.db[HELD].find({}, {"municipality_code": 1, "held_topic": 1}):
+            notes.setdefault(doc["municipality_code"], set()).add(doc["held_topic"])
+        return notes
+
+    async def held_on(self, topics: Iterable[str], partitions: set[Partition] | None) -> dict[str, Partition]:
+        """The municipalities waiting for any of the topics, on these partitions (None: any)."""
+        cursor = self.db[HELD].find({"held_topic": {"$in": sorted(topics)}})
+        return {d["municipality_code"]: (d["topic"], d["partition"]) async for d in cursor
+                if partitions is None or (d["topic"], d["partition"]) in partitions}
 
     async def municipality_codes(self) -> list[str]:
         return sorted([d["_id"] async for d in self.db[MUNICIPALITIES].find({}, {"_id": 1})])

@@ -239,10 +239,12 @@ async def test_demo_settles_and_closes_finished_courses(stack, prefix, tmp_path)
     events = demo.generate(7, volume=0.05)
     assert sum(s["notifications"]["received"] for s in summaries) == sum(
         e["event_type"] == "notification.received" for e in events)
-    # Every period that ended before the scenario's end is closed.
+    # Every period that ended before the scenario's end is closed, and none was revised: no
+    # event of the scenario arrives late, and finalisation waits for every owning service (1.1).
     still_draft = [(s["municipality_code"], s["period"]) for s in summaries
                    if s["status"] == "draft" and Period.parse(s["period"]).end <= demo.SCENARIO_END]
     assert still_draft == []
+    assert [(s["municipality_code"], s["period"]) for s in summaries if s["status"] == "revised"] == []
     assert result["closed"], "completed courses leave a draft half-year to close"
     assert {code for code, _ in result["closed"]} == {p.code for p in demo.MUNICIPALITIES if p.completed}
     assert sorted(path.name for path in result["reports"]) == sorted(

@@ -2,17 +2,31 @@
 
 draft -> final once the watermark passes the period end plus a grace (or on request);
 after that, only a change of figures publishes again, as `revised` with revision + 1.
+
+(1.1) By watermark only once every owning service is past the period too: on each of the
+four input topics the municipality's events have been seen past the end plus the grace, or
+the service that owns the topic has nothing left for the municipality there (`held_by`).
+A fast service's watermark alone would finalise a period that a slower one is still
+delivering, and every such event would then revise it.
+
+"Nothing left" is what the service said last (`caught_up`), checked against the broker when
+deciding: the partition's end offset must not be past the offset the service has said it
+applied, so a "caught up" said before new records arrived does not count.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from schemas import topics
 from schemas.summary import SummaryStatus
 from services.reporting.domain.periods import Period, utc
 
 DEFAULT_GRACE = timedelta(days=14)
+#: The input topics whose owning services a period waits for.
+INPUT_TOPICS: tuple[str, ...] = topics.INPUT_TOPICS
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,90 @@ def grace_passed(watermark: datetime, period: Period, grace: timedelta = DEFAULT
     return utc(watermark) > utc(period.end) + grace
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What the owning service of one input topic last said of one municipality's events
+    there: up to which instant their states are published (`through`), whether it had
+    nothing left for the municipality (`caught_up`), and the municipality's partition of the
+    topic with the offset before which the service had applied it (None from producers that
+    do not say)."""
+
+    through: datetime | None
+    caught_up: bool
+    partition: int | None = None
+    offset: int | None = None
+
+    def then(self, later: Progress) -> Progress:
+        """This followed by `later` (in the order of the municipality's partition): what the
+        service has seen only grows; the rest is what it said last."""
+        through = self.through
+        if through is None or (later.through is not None and later.through > through):
+            through = later.through
+        return Progress(through, later.caught_up, later.partition, later.offset)
+
+    def past(self, period: Period, grace: timedelta, end: int | None = None, applied: int = 0) -> bool:
+        """The service has nothing more for the period: seen past its end + grace, or caught
+        up with nothing arrived since. `end`: the partition's end offset now (None: not
+        known, not checked); `applied`: an offset the service has said it applied the
+        partition to since (with another municipality's records; see `held_by`)."""
+        if self.through is not None and grace_passed(self.through, period, grace):
+            return True
+        if not self.caught_up:
+            return False
+        return end is None or self.offset is None or end <= max(self.offset, applied)
+
+
+def unheard_holds(behind_elsewhere: bool, ends: Mapping[int, int] | None, applied: Mapping[int, int],
+                  settled: bool = True) -> bool:
+    """Whether a topic on which the municipality has had no progress at all holds its periods.
+
+    No progress can mean nothing for the municipality there, or not reached yet. It is not
+    reached yet while the topic's service says it is behind with some other municipality
+    (`behind_elsewhere`: the records wait behind records it has started on), or while some
+    partition of the topic has records past the offset the service has said it applied there
+    (`ends` now, per partition; `applied`, per partition, the greatest offset said, 0 when
+    none: a partition it has not started on, or a service that has not started at all). An
+    empty topic holds nothing, so a deployment or test without a topic's service is not held.
+    `settled`: the municipality's own reporting partition has nothing waiting, so a state the
+    service published before saying so has been read (else it holds while ends are known).
+    """
+    if behind_elsewhere:
+        return True
+    if ends is None:
+        return False
+    return not settled or any(end > applied.get(p, 0) for p, end in ends.items())
+
+
+def held_by(period: Period, grace: timedelta, progress: Mapping[str, Progress],
+            unheard_holding: Collection[str], ends: Mapping[str, Mapping[int, int]] | None = None,
+            applied: Mapping[str, Mapping[int, int]] | None = None) -> set[str]:
+    """The input topics that hold back the period's finalisation by watermark.
+
+    `progress` is per topic for the municipality; `unheard_holding` names the topics that hold
+    a municipality without progress on them (see `unheard_holds`); `ends`, per topic and
+    partition, the end offsets now (a topic left out is not checked); `applied`, per topic and
+    partition, the greatest offset its service has said it applied there, which counts for a
+    municipality caught up at an earlier offset: the records between were others' (its own
+    would have said it was not caught up). Leave it out unless the municipality's reporting
+    partition has nothing waiting, so that such a record of its own has been read.
+    """
+    held = set()
+    for topic in INPUT_TOPICS:
+        known = progress.get(topic)
+        if known is None:
+            if topic in unheard_holding:
+                held.add(topic)
+            continue
+        end, said = None, 0
+        if ends is not None and known.partition is not None and topic in ends:
+            end = ends[topic].get(known.partition)
+            if applied is not None:
+                said = applied.get(topic, {}).get(known.partition, 0)
+        if not known.past(period, grace, end, said):
+            held.add(topic)
+    return held
+
+
 def decide(
     previous: Published | None,
     figures_changed: bool,
@@ -44,13 +142,16 @@ def decide(
     grace: timedelta,
     final_requested: bool,
     republish_requested: bool,
+    held: bool = False,
 ) -> Decision | None:
     """The next publication for a period, or None when there is nothing to publish.
 
     `figures_changed` compares with the last publication (ignored when there is none);
-    `republish_requested` republishes the current status even when nothing changed.
+    `republish_requested` republishes the current status even when nothing changed; `held`:
+    an owning service is not past the period yet (`held_by`), so the watermark alone does not
+    finalise it (a request still does).
     """
-    finalise = final_requested or grace_passed(watermark, period, grace)
+    finalise = final_requested or (not held and grace_passed(watermark, period, grace))
     if previous is None:
         return Decision(SummaryStatus.FINAL if finalise else SummaryStatus.DRAFT, 0)
     if previous.status == SummaryStatus.DRAFT:
