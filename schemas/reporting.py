@@ -106,7 +106,9 @@ class StatusChange(Frozen):
 
 
 class MilestoneState(Frozen):
-    """A milestone's whole status history, sorted by (effective_at, event_id)."""
+    """A milestone's status history: for each half-year (Europe/Copenhagen) in which it
+    changed, the last change in it, sorted by (effective_at, event_id). That gives the status
+    at every period's end and now, and stays small however often the milestone is updated."""
 
     plan_id: Identifier
     milestone_id: Identifier
