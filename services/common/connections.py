@@ -469,7 +469,34 @@ async def _store_transport_problem(url: str, error: str) -> SettingsError | None
         if tls and not await speaks_tls(host, port):
             return SettingsError("MONGODB_URL", f"has tls=true, but the store at {host}:{port} does not "
                                                 "complete a TLS handshake")
+        if tls and await _closes_after_handshake(host, port):  # TLS 1.3: the verdict on our certificate
+            if "tlscertificatekeyfile" in url.lower():
+                return SettingsError("MONGODB_URL (tlsCertificateKeyFile)",
+                                     "the store refused the client certificate")
+            return SettingsError("MONGODB_URL (tlsCertificateKeyFile)",
+                                 "the store requires a client certificate")
     return None
+
+
+async def _closes_after_handshake(host: str, port: int) -> bool:
+    """Whether the server ends a TLS connection without a client certificate right after the
+    handshake (a server waiting for a request says nothing and keeps it open)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context, server_hostname=host or None), PROBE_TIMEOUT_S)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return False
+    try:
+        return await asyncio.wait_for(reader.read(1), 1.0) == b""
+    except TimeoutError:
+        return False
+    except (ssl.SSLError, OSError):
+        return True
+    finally:
+        await _close(writer)
 
 
 async def _accepts_tcp(host: str, port: int) -> bool:
