@@ -9,8 +9,8 @@ A batch is applied in memory by the service's pure reducers and written back wit
 upsert per touched document. The document carries the ids of the (last 1,000) events it
 has applied, so the projection update and the record that the event was applied are *one
 atomic write*: a redelivered event is recognised and skipped (one older than the window
-changes nothing: every reducer is a join, see `APPLIED_WINDOW`), and a crash between write
-and offset commit changes nothing. The write is guarded by the version read (optimistic
+leaves the state as it was: every reducer is a join, see `APPLIED_WINDOW`), and a crash
+between write and offset commit changes nothing. The write is guarded by the version read (optimistic
 concurrency), so two replicas overlapping during a rebalance cannot lose each other's updates.
 
 After the writes, the current state of every touched entity is published as a reporting
@@ -72,13 +72,14 @@ MAX_CONFLICT_ROUNDS = 10
 PIECE_RECORDS = 100
 #: Entity documents remembered after writing them (about 1–3 kB each).
 RECENT_DOCUMENTS = 5_000
-#: The event ids an entity document remembers: its most recent ones. They spare the work of
-#: a redelivered batch and count it (`taskforce_duplicates_skipped_total`); correctness does
-#: not rest on them. Every reducer is a join (the same events in any order, with any of them
+#: The event ids an entity document remembers: its most recent ones. A redelivered event
+#: among them is skipped and counted (`taskforce_duplicates_skipped_total`). Correctness does
+#: not rest on them: every reducer is a join (the same events in any order, with any of them
 #: repeated, give the same state: the domains' property tests), so an event older than the
-#: window that comes again changes nothing and is neither written nor published. The window
-#: keeps a document bounded however many events an entity sees (a milestone updated 200,000
-#: times; docs/contract.md).
+#: window that comes again leaves the state as it was; only the version grows (a version
+#: counts the events applied, so a replay of the topic gives every entity its live version).
+#: The window keeps a document bounded however many events an entity sees (a milestone
+#: updated 200,000 times; docs/contract.md).
 APPLIED_WINDOW = 1_000
 
 
@@ -448,13 +449,8 @@ class ProjectionEngine:
         else:
             for event in new_events:
                 state = kind.apply(state, event)
-        dumped = state.model_dump(mode="json")  # type: ignore[union-attr]
-        if entity.dumped is not None and dumped == entity.dumped:
-            # Nothing changed (an update older than what the state keeps, or a redelivery
-            # older than the ids remembered): no new version, no write, nothing to publish.
-            del entity.applied[len(entity.applied) - len(new_events):]
-            return False
-        entity.state, entity.dumped = state, dumped
+        entity.state = state
+        entity.dumped = state.model_dump(mode="json")  # type: ignore[union-attr]
         entity.version += len(new_events)
         del entity.applied[:-APPLIED_WINDOW]
         return True
