@@ -208,7 +208,10 @@ class SummaryWatcher:
                         self.observe_state(json.loads(record.value), now)
 
     def observe_state(self, event: dict[str, Any], now: float) -> None:
-        sent = self.sent.pop(event["data"]["entity_id"], None)
+        entity = event["data"].get("entity_id")  # none on reporting.progress (contract 1.1)
+        if entity is None:
+            return
+        sent = self.sent.pop(entity, None)
         if sent is not None:
             self.first_hop.append(now - sent)
 
