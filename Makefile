@@ -53,6 +53,10 @@ test-faults: $(STAMP)
 	@$(PY) -m pytest -m faults -p no:randomly $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory fuzz-properties
 
+## make test-flood: the flood scenario at 1,000,000 meetings (memory stays bounded)
+test-flood: $(STAMP)
+	@FLOOD_EVENTS=1000000 $(PY) -m pytest -m faults -k flood -p no:randomly $(PYTEST_ARGS)
+
 ## make fuzz-properties: the decode → DLQ fuzzing properties with >= 100,000 examples in all
 fuzz-properties: $(STAMP)
 	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/unit/schemas/test_fuzz_decode.py -p no:randomly -q $(PYTEST_ARGS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -24,7 +24,7 @@ from services.common.store import upsert_guarded, upsert_newer
 from services.common.watermarks import raise_watermarks, read_watermark, stamp, unstamp
 from services.reporting.domain.lifecycle import Progress
 from services.reporting.domain.periods import Period
-from services.reporting.domain.rows import NotificationRow, ReviewRow
+from services.reporting.domain.rows import MeetingDay, NotificationRow, ReviewRow, add_day
 from services.reporting.domain.summary import MunicipalityInputs, SummaryInputs, event_instants
 from services.reporting.owed import Partition
 
@@ -74,7 +74,9 @@ KINDS: dict[str, Kind] = {
     "reporting.milestone_changed": Kind("milestones", MilestoneState),
     "reporting.meeting_changed": Kind("meetings", MeetingState),
 }
-SMALL_KINDS = [kind for kind in KINDS.values() if not kind.by_period]
+MEETINGS = KINDS["reporting.meeting_changed"]
+#: Kept in memory whole (meetings are kept per plan and day instead, see `MeetingDay`).
+SMALL_KINDS = [kind for kind in KINDS.values() if not kind.by_period and kind is not MEETINGS]
 BY_PERIOD_KINDS = [kind for kind in KINDS.values() if kind.by_period]
 SUMMARIES = "summaries"
 MUNICIPALITIES = "municipalities"
@@ -108,8 +110,11 @@ def periods_of(kind: Kind, state: BaseModel) -> set[str]:
     return {Period.of(t).name for t in event_instants(inputs_of(kind, state))}
 
 
-#: How many (kind, municipality, period) buckets of voluminous rows stay in memory.
+#: How many (kind, municipality, period) buckets of voluminous rows stay in memory, and how
+#: many rows in all (about 200 bytes each with their keys: some 50 MB). A bucket is read whole
+#: when a summary needs it; beyond the bound the least recently used go, the one just read last.
 CACHED_BUCKETS = 64
+CACHED_ROWS = 250_000
 
 
 @dataclass
@@ -117,14 +122,17 @@ class MunicipalityView:
     """One municipality's replica as this process last wrote or read it.
 
     Holds what every recomputation needs besides the voluminous rows: the watermark, the
-    periods with events, the stored summaries and the small states (course, plans,
-    milestones, meetings) in full.
+    periods with events, the stored summaries, the small states (course, plans, milestones)
+    in full and the meetings per plan and day.
     """
 
     watermark: datetime | None
     periods: set[str]
     summaries: dict[str, dict[str, Any]]
     states: dict[str, dict[str, BaseModel]]
+    #: The meetings, per (plan, local date): what the figures read of them, bounded by the
+    #: dates they span, not by how many there are.
+    meeting_days: dict[tuple[str, date], MeetingDay] = field(default_factory=dict)
     #: Per input topic, the owning service's progress with the municipality (exact in memory;
     #: the store may hold an earlier `through`, see `Replica.save_progress`).
     progress: dict[str, Progress] = field(default_factory=dict)
@@ -165,17 +173,27 @@ class Replica:
             progress = {d["topic"]: Progress(unstamp(d["through"]) if d.get("through") else None,
                                              d["caught_up"], d.get("partition"), d.get("offset"))
                         async for d in cursor}
+            days: dict[tuple[str, date], MeetingDay] = {}
+            cursor = self.db[MEETINGS.collection].find({"municipality_code": code}, {"state": 1})
+            async for doc in cursor:  # folded as read: a flood of meetings is never held whole
+                state = doc["state"]
+                add_day(days, MeetingDay(state["plan_id"], date.fromisoformat(state["held_on"]),
+                                         datetime.fromisoformat(state["held_at"])))
             view = MunicipalityView(
                 watermark=await read_watermark(self.db[MUNICIPALITIES], code),
                 periods=periods,
                 summaries=await self.summaries(code),
                 states=states,
+                meeting_days=days,
                 progress=progress,
             )
             self._views[code] = view
         return view
 
     def _remember(self, kind: Kind, docs: list[dict[str, Any]], held: dict[str, Any]) -> None:
+        if kind is MEETINGS:
+            self._remember_meetings(docs, held)
+            return
         if not kind.by_period:
             for doc in docs:
                 view = self._views.get(doc["municipality_code"])
@@ -197,12 +215,27 @@ class Replica:
             elif old is not None:
                 del self._bucket_of[where]
 
+    def _remember_meetings(self, docs: list[dict[str, Any]], held: dict[str, Any]) -> None:
+        """Count each meeting written for the first time into its day.
+
+        A meeting is one event, so follow-up never gives it a version past 1 (a redelivery is
+        always among the ids it remembers): a written version 1 is a meeting this replica has
+        not had, and an equal version is refused before it gets here, so each counts once.
+        """
+        for doc in docs:
+            view = self._views.get(doc["municipality_code"])
+            if view is None or doc["version"] != 1:
+                continue
+            add_day(view.meeting_days, MeetingDay.of(held[doc["_id"]]))
+
     def _cache(self, key: tuple[str, str, str], bucket: dict[str, tuple[Any, ...]]) -> None:
         self._buckets[key] = bucket
         for doc_id in bucket:
             self._bucket_of[(key[0], doc_id)] = key
-        while len(self._buckets) > CACHED_BUCKETS:
+        rows = sum(len(cached) for cached in self._buckets.values())
+        while len(self._buckets) > 1 and (len(self._buckets) > CACHED_BUCKETS or rows > CACHED_ROWS):
             (collection, _code, _period), evicted = self._buckets.popitem(last=False)
+            rows -= len(evicted)
             for doc_id in evicted:
                 self._bucket_of.pop((collection, doc_id), None)
 
@@ -235,7 +268,7 @@ class Replica:
             reviews=await self._rows(KINDS["reporting.case_review_changed"], code, period.name),
             plans=list(view.states["plans"].values()),  # type: ignore[arg-type]
             milestones=list(view.states["milestones"].values()),  # type: ignore[arg-type]
-            meetings=list(view.states["meetings"].values()),  # type: ignore[arg-type]
+            meetings=list(view.meeting_days.values()),
         )
 
     async def setup(self) -> None:

@@ -14,12 +14,16 @@ import asyncio
 import contextlib
 import http.client
 import json
+import os
 import random
 import re
 import time
 import unicodedata
+import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -515,6 +519,68 @@ async def test_poison_records_and_refused_outputs_stop_nothing(clusters: Any) ->
     assert reasons == wanted, f"DLQ reasons {dict(reasons)}, wanted {dict(wanted)}"
     assert [h["original_topic"] for h in refused] == [REPORTING]
     assert int(refused[0]["original_size"]) > SMALL_REQUEST_BYTES
+    assert_equal_to_reference(diff)
+
+
+# --- 8. a flood of valid events ------------------------------------------------------------
+
+#: `make test` floods with 50,000 meetings; `make test-flood` with 1,000,000 (FLOOD_EVENTS).
+FLOOD_EVENTS = int(os.environ.get("FLOOD_EVENTS", "50000"))
+#: What each service may grow by under the flood (resident memory, after its first tenth).
+FLOOD_RSS_GROWTH_MB = 40
+
+
+def _rss_mb(proc: harness.ServiceProcess) -> float:
+    """Resident memory of a service process, from /proc."""
+    assert proc.process is not None
+    for line in Path(f"/proc/{proc.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def _flood(count: int) -> list[dict[str, Any]]:
+    """A plan, then `count` follow-up meetings on it over two years (one municipality)."""
+    start = datetime(2022, 1, 3, 8, tzinfo=UTC)
+    plan = {"event_id": str(uuid.UUID(int=1, version=4)), "event_type": "development_plan.adopted",
+            "schema_version": 1, "occurred_at": "2022-01-03T09:00:00+01:00", "municipality_code": "480",
+            "source": "fault.flood", "data": {"plan_id": "plan-flood", "course_id": "c-flood", "goals": [
+                {"goal_id": "g", "title": "Mål", "milestones": [
+                    {"milestone_id": "m", "title": "Delmål", "due_on": "2023-06-30"}]}]}}
+    step = timedelta(days=730) / count
+    meetings = [{"event_id": str(uuid.UUID(int=n + 2, version=4)), "event_type": "followup.meeting_held",
+                 "schema_version": 1, "occurred_at": (start + step * n).isoformat(),
+                 "municipality_code": "480", "source": "fault.flood",
+                 "data": {"plan_id": "plan-flood", "cases_rereviewed": n % 5}} for n in range(count)]
+    return [plan, *meetings]
+
+
+async def test_a_flood_of_valid_events_stays_within_memory(clusters: Any) -> None:
+    started = time.monotonic()
+    figures: dict[str, Any] = {"kills": 0}
+    harness.FIGURES[f"8 flood of {FLOOD_EVENTS:,} meetings"] = figures
+    cluster = clusters("flood")
+    cluster.start_all()
+    await wait_ready(cluster.procs)
+    events = _flood(FLOOD_EVENTS)
+    tenth = len(events) // 10
+    await publish(cluster, events[:tenth])
+    await wait_settled(cluster, SETTLE_TIMEOUT)
+    warm = {p.service: _rss_mb(p) for p in cluster.procs}
+    await publish(cluster, events[tenth:])
+    peaks = dict(warm)
+
+    def watch() -> None:
+        for proc in cluster.procs:
+            peaks[proc.service] = max(peaks[proc.service], _rss_mb(proc))
+
+    diff = await compare(cluster, events, figures, watch=watch)
+    growth = {service: round(peaks[service] - warm[service]) for service in warm}
+    stopped = [p.name for p in cluster.procs if not p.alive()]
+    figures.update(sent=len(events), dlq="0 / 0", restarts=len(stopped), seconds=time.monotonic() - started,
+                   note=f"RSS growth after the first tenth, MB: {growth} (bound {FLOOD_RSS_GROWTH_MB})")
+    assert not stopped, f"service processes stopped: {stopped}"
+    assert max(growth.values()) <= FLOOD_RSS_GROWTH_MB, growth
     assert_equal_to_reference(diff)
 
 

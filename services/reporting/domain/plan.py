@@ -11,6 +11,7 @@ from schemas.events import MilestoneStatus
 from schemas.reporting import MeetingState, MilestoneState, PlanState, StatusChange
 from schemas.summary import DevelopmentPlanFigures
 from services.reporting.domain.periods import Period, local_date, utc, visible
+from services.reporting.domain.rows import MeetingDay, meeting_days
 
 CADENCE_LIMIT_DAYS = 42
 """At most this many days between follow-up meetings."""
@@ -70,7 +71,7 @@ def cadence_gap(
 def plan_figures(
     plans: Iterable[PlanState],
     milestones: Iterable[MilestoneState],
-    meetings: Iterable[MeetingState],
+    meetings: Iterable[MeetingState | MeetingDay],
     period: Period,
     as_of: datetime,
     completed_at: datetime | None = None,
@@ -93,11 +94,14 @@ def plan_figures(
     counts = Counter(status for _, status in statuses)
     overdue = sum(1 for m, status in statuses
                   if status != MilestoneStatus.ACHIEVED and m.due_on < today)
-    held = [m.held_on for m in meetings
-            if m.plan_id == plan.plan_id and visible(m.held_at, as_of, period)]
+    # A day of meetings counts when its last meeting is visible. Exact as the service runs:
+    # as_of is a period end (a day before it is wholly before it) or the watermark, which no
+    # meeting the replica holds is after.
+    held = [day for day in meeting_days(meetings).values()
+            if day.plan_id == plan.plan_id and visible(day.last_at, as_of, period)]
     completed_on = (local_date(completed_at) if completed_at is not None
                     and visible(completed_at, as_of, period) else None)
-    gap = cadence_gap(plan.adopted_on, held, today, period, completed_on)
+    gap = cadence_gap(plan.adopted_on, [day.held_on for day in held], today, period, completed_on)
     return DevelopmentPlanFigures(
         milestones_total=len(plan.milestones),
         achieved=counts[MilestoneStatus.ACHIEVED],
@@ -106,7 +110,7 @@ def plan_figures(
         missed=counts[MilestoneStatus.MISSED],
         not_started=counts[MilestoneStatus.NOT_STARTED],
         overdue=overdue,
-        meetings_held=sum(1 for d in held if period.start_date <= d < period.end_date),
+        meetings_held=sum(day.count for day in held if period.start_date <= day.held_on < period.end_date),
         longest_gap_days=gap,
         cadence_ok=None if gap is None else gap <= CADENCE_LIMIT_DAYS,
     )

@@ -8,10 +8,12 @@ same as over the states (the state-level functions are defined through these row
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import NamedTuple
 
 from schemas.events import Phase
-from schemas.reporting import CaseReviewState, NotificationState
+from schemas.reporting import CaseReviewState, MeetingState, NotificationState
 from services.reporting.domain.periods import EPOCH, MICROSECOND, micros
 
 #: The rated dimensions of a case review, in the order `ReviewRow.ratings` holds them.
@@ -60,3 +62,40 @@ class ReviewRow(NamedTuple):
             state.legal_findings.major,
             state.legal_findings.minor,
         )
+
+
+class MeetingDay(NamedTuple):
+    """A plan's follow-up meetings on one local date: how many, and when the last was held.
+
+    The figures read no more of meetings than this (the dates for the cadence, how many fall
+    in the period), so memory holds one per (plan, date), not one per meeting: a flood of
+    meetings costs nothing beyond the dates it spans.
+    """
+
+    plan_id: str
+    held_on: date
+    last_at: datetime
+    count: int = 1
+
+    @classmethod
+    def of(cls, meeting: MeetingState) -> MeetingDay:
+        return cls(meeting.plan_id, meeting.held_on, meeting.held_at)
+
+    def adding(self, other: MeetingDay) -> MeetingDay:
+        """Both days' meetings (of the same plan and date) in one."""
+        return self._replace(last_at=max(self.last_at, other.last_at), count=self.count + other.count)
+
+
+def add_day(days: dict[tuple[str, date], MeetingDay], day: MeetingDay) -> None:
+    """Gather `day` into `days`, kept per (plan, local date)."""
+    key = (day.plan_id, day.held_on)
+    known = days.get(key)
+    days[key] = day if known is None else known.adding(day)
+
+
+def meeting_days(meetings: Iterable[MeetingState | MeetingDay]) -> dict[tuple[str, date], MeetingDay]:
+    """Meetings gathered per (plan, local date)."""
+    days: dict[tuple[str, date], MeetingDay] = {}
+    for item in meetings:
+        add_day(days, item if isinstance(item, MeetingDay) else MeetingDay.of(item))
+    return days

@@ -23,7 +23,7 @@ from services.reporting.domain.course import completion, course_figures
 from services.reporting.domain.highlights import highlights
 from services.reporting.domain.periods import Period
 from services.reporting.domain.plan import plan_figures
-from services.reporting.domain.rows import NotificationRow, ReviewRow
+from services.reporting.domain.rows import MeetingDay, NotificationRow, ReviewRow
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class SummaryInputs:
     reviews: Iterable[ReviewRow] = ()
     plans: Sequence[PlanState] = ()
     milestones: Sequence[MilestoneState] = ()
-    meetings: Sequence[MeetingState] = ()
+    meetings: Sequence[MeetingState | MeetingDay] = ()
 
     @classmethod
     def of(cls, inputs: MunicipalityInputs) -> SummaryInputs:

@@ -25,6 +25,7 @@ from services.reporting.domain.plan import (
     milestone_status,
     plan_figures,
 )
+from services.reporting.domain.rows import meeting_days
 
 pytestmark = pytest.mark.unit
 
@@ -360,3 +361,27 @@ def test_the_cadence_never_runs_past_the_completion(
     # and no counted span reaches past the completion date
     first = min([adopted.adopted_on, *(m.held_on for m in held)])
     assert result.longest_gap_days <= max(0, (ended_on - first).days)
+
+
+# --- meetings kept per plan and day --------------------------------------------------------
+
+_MEETING_TIMES = st.builds(lambda day, minute: local(2022, 1, 1) + timedelta(days=day, minutes=minute),
+                           st.integers(0, 400), st.integers(0, 24 * 60 - 1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(times=st.lists(_MEETING_TIMES, max_size=40),
+       plans=st.lists(st.sampled_from(["p-1", "p-2"]), max_size=40),
+       period=st.sampled_from([H1, H2, Period(2023, 1)]), at_end=st.booleans())
+def test_meetings_per_day_give_the_figures_of_the_meetings(
+    times: list[datetime], plans: list[str], period: Period, at_end: bool,
+) -> None:
+    """Whether memory keeps every meeting or one (plan, day) with a count, the figures are the
+    same, as of a period's end or of a watermark no meeting is after (as the service runs)."""
+    meetings = [meeting(t, plan_id) for t, plan_id in zip(times, plans + ["p-1"] * len(times), strict=False)]
+    watermark = max([local(2022, 1, 10, 10), *times])
+    moment = period.end if at_end else as_of(period, watermark)
+    days = list(meeting_days(meetings).values())
+    assert sum(day.count for day in days) == len(meetings)
+    by_day = plan_figures([PLAN], [], days, period, moment)
+    assert by_day == plan_figures([PLAN], [], meetings, period, moment)
