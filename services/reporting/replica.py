@@ -24,6 +24,7 @@ from services.common.store import upsert_guarded, upsert_newer
 from services.common.watermarks import raise_watermarks, read_watermark, stamp, unstamp
 from services.reporting.domain.lifecycle import Progress
 from services.reporting.domain.periods import Period
+from services.reporting.domain.plan import plans_that_count
 from services.reporting.domain.rows import MeetingDay, NotificationRow, ReviewRow, add_day
 from services.reporting.domain.summary import MunicipalityInputs, SummaryInputs, event_instants
 from services.reporting.owed import Partition
@@ -75,8 +76,12 @@ KINDS: dict[str, Kind] = {
     "reporting.meeting_changed": Kind("meetings", MeetingState),
 }
 MEETINGS = KINDS["reporting.meeting_changed"]
-#: Kept in memory whole (meetings are kept per plan and day instead, see `MeetingDay`).
-SMALL_KINDS = [kind for kind in KINDS.values() if not kind.by_period and kind is not MEETINGS]
+PLANS = KINDS["reporting.plan_changed"]
+MILESTONES = KINDS["reporting.milestone_changed"]
+#: Kept in memory whole. Not all plans are: only those that can be current (each half-year's
+#: last, `plans_that_count`) with their milestones; meetings are kept per plan and day.
+SMALL_KINDS = [kind for kind in KINDS.values()
+               if not kind.by_period and kind not in (MEETINGS, PLANS, MILESTONES)]
 BY_PERIOD_KINDS = [kind for kind in KINDS.values() if kind.by_period]
 SUMMARIES = "summaries"
 MUNICIPALITIES = "municipalities"
@@ -133,6 +138,9 @@ class MunicipalityView:
     #: The meetings, per (plan, local date): what the figures read of them, bounded by the
     #: dates they span, not by how many there are.
     meeting_days: dict[tuple[str, date], MeetingDay] = field(default_factory=dict)
+    #: A plan was written: which plans count (and so which milestones are kept) is read again
+    #: from the store before the next summary.
+    plans_stale: bool = False
     #: Per input topic, the owning service's progress with the municipality (exact in memory;
     #: the store may hold an earlier `through`, see `Replica.save_progress`).
     progress: dict[str, Progress] = field(default_factory=dict)
@@ -167,6 +175,7 @@ class Replica:
             for kind in SMALL_KINDS:
                 cursor = self.db[kind.collection].find({"municipality_code": code}, {"state": 1})
                 states[kind.collection] = {d["_id"]: kind.held_of(d) async for d in cursor}
+            await self._load_plans(code, states)
             cursor = self.db[PERIODS].find({"municipality_code": code}, {"period": 1})
             periods = {d["period"] async for d in cursor}
             cursor = self.db[PROGRESS].find({"municipality_code": code})
@@ -190,9 +199,35 @@ class Replica:
             self._views[code] = view
         return view
 
+    async def _load_plans(self, code: str, states: dict[str, dict[str, BaseModel]]) -> None:
+        """The plans that can be current, and their milestones, read from the store (a flood
+        of plans or of milestone ids is streamed past, never held)."""
+        plans: list[PlanState] = []
+        async for doc in self.db[PLANS.collection].find({"municipality_code": code}, {"state": 1}):
+            plans = [*plans_that_count([*plans, PLANS.held_of(doc)]).values()]
+        states[PLANS.collection] = {f"{code}:{plan.plan_id}": plan for plan in plans}
+        states[MILESTONES.collection] = {}
+        if plans:
+            cursor = self.db[MILESTONES.collection].find(
+                {"municipality_code": code, "state.plan_id": {"$in": [plan.plan_id for plan in plans]}},
+                {"state": 1})
+            wanted = _milestones_of(plans)
+            async for doc in cursor:
+                milestone = MILESTONES.held_of(doc)
+                if (milestone.plan_id, milestone.milestone_id) in wanted:
+                    states[MILESTONES.collection][doc["_id"]] = milestone
+
     def _remember(self, kind: Kind, docs: list[dict[str, Any]], held: dict[str, Any]) -> None:
         if kind is MEETINGS:
             self._remember_meetings(docs, held)
+            return
+        if kind is PLANS:
+            for doc in docs:
+                if (view := self._views.get(doc["municipality_code"])) is not None:
+                    view.plans_stale = True
+            return
+        if kind is MILESTONES:
+            self._remember_milestones(docs, held)
             return
         if not kind.by_period:
             for doc in docs:
@@ -214,6 +249,21 @@ class Replica:
                 self._bucket_of[where] = bucket
             elif old is not None:
                 del self._bucket_of[where]
+
+    def _remember_milestones(self, docs: list[dict[str, Any]], held: dict[str, Any]) -> None:
+        """Keep a milestone of a plan that counts (one of another plan is read back if its plan
+        comes to count)."""
+        wanted: dict[str, set[tuple[str, str]]] = {}  # per municipality, built once per call
+        for doc in docs:
+            code = doc["municipality_code"]
+            view = self._views.get(code)
+            if view is None:
+                continue
+            if code not in wanted:
+                wanted[code] = _milestones_of(view.states[PLANS.collection].values())  # type: ignore[arg-type]
+            milestone = held[doc["_id"]]
+            if (milestone.plan_id, milestone.milestone_id) in wanted[code]:
+                view.states[MILESTONES.collection][doc["_id"]] = milestone
 
     def _remember_meetings(self, docs: list[dict[str, Any]], held: dict[str, Any]) -> None:
         """Count each meeting written for the first time into its day.
@@ -261,6 +311,9 @@ class Replica:
     async def summary_inputs(self, code: str, period: Period) -> SummaryInputs:
         """What the period's summary is computed from (see `SummaryInputs`)."""
         view = await self.view(code)
+        if view.plans_stale:
+            await self._load_plans(code, view.states)
+            view.plans_stale = False
         courses = list(view.states["courses"].values())
         return SummaryInputs(
             course=courses[0] if courses else None,  # type: ignore[arg-type]
@@ -447,3 +500,9 @@ class Replica:
 
     async def pending(self) -> list[dict[str, Any]]:
         return [d async for d in self.db[SUMMARIES].find({"pending": True})]
+
+
+def _milestones_of(plans: Iterable[PlanState]) -> set[tuple[str, str]]:
+    """(plan id, milestone id) of every milestone the plans name."""
+    return {(plan.plan_id, milestone.milestone_id) for plan in plans for milestone in plan.milestones}
+

@@ -378,7 +378,7 @@ def _headers(record: Any) -> dict[str, str]:
 async def test_hostile_input_goes_to_the_dlq_and_nothing_else_changes(clusters: Any) -> None:
     started = time.monotonic()
     figures: dict[str, Any] = {"kills": 0}
-    harness.FIGURES["4 hostile input"] = figures
+    harness.FIGURES["4 hostile input, fuzzed"] = figures
     cluster = clusters("hostile")
     cluster.start_all()
     await wait_ready(cluster.procs)

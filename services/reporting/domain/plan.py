@@ -24,7 +24,24 @@ NO_PLAN = DevelopmentPlanFigures(
 def current_plan(plans: Iterable[PlanState], period: Period, as_of: datetime) -> PlanState | None:
     """The latest plan adopted as of `as_of` (ties broken by plan id)."""
     adopted = [p for p in plans if visible(p.adopted_at, as_of, period)]
-    return max(adopted, key=lambda p: (utc(p.adopted_at), p.plan_id), default=None)
+    return max(adopted, key=_adoption, default=None)
+
+
+def plans_that_count(plans: Iterable[PlanState]) -> dict[str, PlanState]:
+    """Per half-year (by adoption), the plan adopted last in it (ties by plan id): the only
+    plans `current_plan` can ever pick, as of a period's end (the last adoption before it)
+    or as of a watermark no adoption is after. So memory need keep no others."""
+    winners: dict[str, PlanState] = {}
+    for plan in plans:
+        name = Period.of(plan.adopted_at).name
+        known = winners.get(name)
+        if known is None or _adoption(plan) > _adoption(known):
+            winners[name] = plan
+    return winners
+
+
+def _adoption(plan: PlanState) -> tuple[datetime, str]:
+    return utc(plan.adopted_at), plan.plan_id
 
 
 def milestone_status(

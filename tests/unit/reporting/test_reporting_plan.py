@@ -21,9 +21,11 @@ from services.reporting.domain.periods import LOCAL_TZ, Period, as_of, local_dat
 from services.reporting.domain.plan import (
     NO_PLAN,
     cadence_gap,
+    current_plan,
     longest_gap_days,
     milestone_status,
     plan_figures,
+    plans_that_count,
 )
 from services.reporting.domain.rows import meeting_days
 
@@ -385,3 +387,24 @@ def test_meetings_per_day_give_the_figures_of_the_meetings(
     assert sum(day.count for day in days) == len(meetings)
     by_day = plan_figures([PLAN], [], days, period, moment)
     assert by_day == plan_figures([PLAN], [], meetings, period, moment)
+
+
+_ADOPTIONS = st.builds(lambda day, minute: local(2021, 11, 1) + timedelta(days=day, minutes=minute),
+                       st.integers(0, 500), st.sampled_from([0, 1, 600]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(adopted=st.lists(st.tuples(_ADOPTIONS, st.sampled_from(["p-1", "p-2", "p-3", "p-4"])),
+                        max_size=12),
+       period=st.sampled_from([H1, H2, Period(2023, 1)]), at_end=st.booleans())
+def test_only_each_half_years_last_plan_can_be_current(
+    adopted: list[tuple[datetime, str]], period: Period, at_end: bool,
+) -> None:
+    """Keeping only each half-year's last adopted plan picks the same plan, as of a period's
+    end or of a watermark no adoption is after."""
+    plans = [plan(at, plan_id) for at, plan_id in adopted]
+    watermark = max([local(2021, 11, 1), *(at for at, _ in adopted)])
+    moment = period.end if at_end else as_of(period, watermark)
+    kept = list(plans_that_count(plans).values())
+    assert len(kept) <= len({Period.of(p.adopted_at) for p in plans})
+    assert current_plan(kept, period, moment) == current_plan(plans, period, moment)
