@@ -25,7 +25,7 @@ DEFAULT_PARTITIONS: dict[str, int] = {
 }
 
 #: Who read what: one record per access decision on case data (services.common.auth.audit).
-#: Created by each service at start (not in DEFAULT_PARTITIONS, which the deployment scripts
-#: mirror: create it there too when services may not create topics).
+#: Created by each service at start, and by the deployment's topic job and compose (where
+#: services may not create topics); not in DEFAULT_PARTITIONS, the input and pipeline topics.
 AUDIT = "taskforce.audit"
 AUDIT_PARTITIONS: dict[str, int] = {AUDIT: 3}

@@ -26,7 +26,7 @@ from packaging.specifiers import SpecifierSet
 from prometheus_client import CollectorRegistry
 
 from schemas import topics
-from schemas.topics import DEFAULT_PARTITIONS
+from schemas.topics import AUDIT_PARTITIONS, DEFAULT_PARTITIONS
 
 pytestmark = pytest.mark.unit
 
@@ -354,7 +354,7 @@ def test_topic_job_creates_every_topic_with_its_partitions() -> None:
     (container,) = job["spec"]["template"]["spec"]["containers"]
     script = " ".join(container["command"] + container.get("args", []))
     assert "--if-not-exists" in script
-    assert topic_partitions(script) == DEFAULT_PARTITIONS
+    assert topic_partitions(script) == DEFAULT_PARTITIONS | AUDIT_PARTITIONS
 
 
 def test_topic_job_connects_like_the_services() -> None:
@@ -445,7 +445,7 @@ def test_compose_topic_creation_matches_schemas() -> None:
     script = " ".join(spec.get("entrypoint", []) + spec["command"])
     assert "kafka-topics.sh" in script
     assert "--if-not-exists" in script
-    assert topic_partitions(script) == DEFAULT_PARTITIONS
+    assert topic_partitions(script) == DEFAULT_PARTITIONS | AUDIT_PARTITIONS
     assert spec["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 
