@@ -28,7 +28,7 @@ from services.followup.app import create as create_followup
 from services.intake.app import create as create_intake
 from services.reporting.app import create as create_reporting
 from taskforce.settle import OffsetWatch, wait_until_settled
-from tests.support.events import assessed, event, received, review
+from tests.support.events import approved_course, assessed, event, received, review
 from tests.support.kafka import decoded, produce, read_until
 from tests.support.services import running, settings_for
 
@@ -59,14 +59,7 @@ def notifications(code: str) -> list[dict[str, Any]]:
 
 
 def scenario() -> dict[str, list[dict[str, Any]]]:
-    apps = [
-        event("application.submitted", "2021-11-10T10:00:00+01:00",
-              {"application_id": "a-1", "reasons": ["rising_notifications"]}),
-        event("application.decided", "2021-12-17T10:00:00+01:00",
-              {"application_id": "a-1", "decision": "approved", "expected_start": "2022-02-01"}),
-        event("course.started", "2022-02-01T09:00:00+01:00",
-              {"course_id": "c-480-1", "application_id": "a-1", "planned_end": "2024-01-31"}),
-    ]
+    apps = approved_course()
     reviews = [
         review("r1", "2022-03-01T10:00:00+01:00", "baseline", (2, 3, 2, 4), case="k1"),
         review("r2", "2022-06-29T10:00:00+02:00", "baseline", (3, 3, 1, 2), case="k2", findings=("minor",)),

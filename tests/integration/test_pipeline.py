@@ -12,7 +12,7 @@ from services.analysis.app import create as create_analysis
 from services.followup.app import create as create_followup
 from services.intake.app import create as create_intake
 from services.reporting.app import create as create_reporting
-from tests.support.events import assessed, event, received, review
+from tests.support.events import approved_course, assessed, event, received, review
 from tests.support.kafka import decoded, produce, read_until
 from tests.support.services import running, settings_for
 
@@ -20,14 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def scenario() -> dict[str, list[dict]]:
-    apps = [
-        event("application.submitted", "2021-11-10T10:00:00+01:00",
-              {"application_id": "a-1", "reasons": ["rising_notifications"]}),
-        event("application.decided", "2021-12-17T10:00:00+01:00",
-              {"application_id": "a-1", "decision": "approved", "expected_start": "2022-02-01"}),
-        event("course.started", "2022-02-01T09:00:00+01:00",
-              {"course_id": "c-480-1", "application_id": "a-1", "planned_end": "2024-01-31"}),
-    ]
+    apps = approved_course()
     notes = [
         received("n1", "2022-03-01T10:00:00+01:00", urgent=True), assessed("n1", "2022-03-01T16:00:00+01:00"),
         received("n2", "2022-03-26T12:00:00+01:00"), assessed("n2", "2022-03-27T12:00:00+02:00"),  # 23 h, DST

@@ -37,3 +37,16 @@ def review(rid: str, at: str, phase: str, ratings: tuple[int, int, int, int], ca
         "ratings": dict(zip(names, ratings, strict=True)),
         "legal_findings": [{"code": f"LF{i}", "severity": s} for i, s in enumerate(findings)],
     }, municipality)
+
+
+def approved_course() -> list[dict[str, Any]]:
+    """Nordfyn's application, its approval and the course's start (2021-11 to 2022-02)."""
+    return [
+        event("application.submitted", "2021-11-10T10:00:00+01:00",
+              {"application_id": "a-1", "reasons": ["rising_notifications"]}),
+        event("application.decided", "2021-12-17T10:00:00+01:00",
+              {"application_id": "a-1", "decision": "approved", "expected_start": "2022-02-01"}),
+        event("course.started", "2022-02-01T09:00:00+01:00",
+              {"course_id": "c-480-1", "application_id": "a-1", "planned_end": "2024-01-31"}),
+    ]
+
