@@ -41,8 +41,10 @@ def ec_key(kid: str, curve: ec.EllipticCurve | None = None) -> SigningKey:
     return SigningKey(kid, "ES256", ec.generate_private_key(curve or ec.SECP256R1()))
 
 
-def claims(scope: Any = "480", *, sub: str | None = "user-1", lifetime_s: float = 300,
+def claims(scope: Any = "480", *, sub: str | None = "user-1", lifetime_s: float = 86_400,
            **extra: Any) -> dict[str, Any]:
+    """A token's claims, valid from now for a day by default: tests that mint at collection
+    time run minutes later in a full suite, and must not find their token expired."""
     now = int(time.time())
     body = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "nbf": now, "exp": now + int(lifetime_s),
             "municipality_code": scope}
