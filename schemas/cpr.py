@@ -37,10 +37,18 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SPECIAL = re.compile(r'\\u[0-9a-fA-F]{4}|\\["\\/bfnrt]|[^\x00-\x7f]+')
 _ESCAPED = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _DIGITS = frozenset("0123456789")
-#: Digits → "0", the rest → " ": six digits in a row are needed for any CPR-like number, and
-#: a substring search for them is far cheaper than the pattern tried at every position.
-_SHAPE = bytes.maketrans(bytes(range(256)), bytes(ord("0") if 48 <= b <= 57 else 32 for b in range(256)))
-_SIX = b"000000"
+#: Digits → "0", separators → "-", the rest → " ": in ASCII without escapes a CPR-like number
+#: shows as one of `_SHAPES`, and two substring searches are far cheaper than the pattern
+#: tried at every position (event ids often hold six digits in a row, rarely ten).
+_SHAPE = bytes.maketrans(bytes(range(256)), bytes(
+    ord("0") if 48 <= b <= 57 else ord("-") if b in b"-/. " else 32 for b in range(256)))
+_SHAPES = (b"0000000000", b"000000-0000")
+
+
+def _may_hold_one(raw: bytes) -> bool:
+    """For ASCII without escapes: False when no CPR-like number can be in `raw`."""
+    shape = raw.translate(_SHAPE)
+    return _SHAPES[0] in shape or _SHAPES[1] in shape
 
 
 def contains_cpr(raw: bytes) -> bool:
@@ -52,7 +60,7 @@ def contains_cpr(raw: bytes) -> bool:
 
 def mask_cpr(raw: bytes) -> bytes:
     """`raw` with every CPR-like number in it masked, whatever `raw` is."""
-    if raw.isascii() and b"\\" not in raw and _SIX not in raw.translate(_SHAPE):
+    if raw.isascii() and b"\\" not in raw and not _may_hold_one(raw):
         return raw
     text = _text(raw)
     spans = sorted({span for number in _numbers(text, strings_only=False) for span in number})
@@ -75,7 +83,7 @@ def _text(raw: bytes) -> str:
 
 def _plain_contains(raw: bytes) -> bool:
     """The common case, ASCII without escapes: bytes are characters, quotes delimit strings."""
-    if _SIX not in raw.translate(_SHAPE):
+    if not _may_hold_one(raw):
         return False
     quotes, last_quote, pos = 0, -1, 0  # counted as the matches go: linear in `raw`
     for match in _CPR_BYTES.finditer(raw):

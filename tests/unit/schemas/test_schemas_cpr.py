@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import topics
-from schemas.cpr import CPR_PATTERN, contains_cpr, mask_cpr
+from schemas.cpr import CPR_PATTERN, _may_hold_one, contains_cpr, mask_cpr
 from schemas.decode import Rejection, decode
 from tests.unit.schemas.examples import (
     CPR_DASHED,
@@ -360,3 +360,16 @@ def test_the_detail_of_an_unsupported_version_does_not_echo_it() -> None:
     found = rejection("notification.received", valid("notification.received", schema_version=1101901234))
     assert found is not None and found.reason == "unsupported_schema_version"
     assert "1101901234" not in found.detail
+
+
+_NOISE = st.lists(st.sampled_from(list(b"0123456789-/. _aZ:+\",{}T")), max_size=30).map(bytes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_NOISE, st.lists(st.tuples(_NOISE, _NOISE), max_size=3), _NOISE)
+def test_the_shape_prefilter_never_hides_a_cpr(head: bytes, runs: list[tuple[bytes, bytes]],
+                                               tail: bytes) -> None:
+    """The cheap byte-shape test may say "maybe" more often than the pattern, never less."""
+    raw = head + b"".join(a + b"0101901234"[: len(b) % 11] + b for a, b in runs) + tail
+    assert _may_hold_one(raw) or not _ASCII_CPR.search(raw)
+    assert _may_hold_one(b"x010190/1234y") and _may_hold_one(b"010190 1234")
