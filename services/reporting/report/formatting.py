@@ -160,8 +160,12 @@ def course_label(status: CourseStatus | str) -> str:
     return COURSE_LABELS.get(CourseStatus(status), str(status))
 
 
-def course_ended(month_of_course: int | None) -> str:
-    """"Forløbet er afsluttet i måned 13" (of the course; without it when unknown)."""
+def course_ended(month_of_course: int | None, on: date | None = None) -> str:
+    """"Forløbet er afsluttet den 31. januar 2022 (forløbets måned 24)" with the date when it
+    is known, "Forløbet er afsluttet i måned 13" without it; each part left out when unknown."""
+    if on is not None:
+        month = "" if month_of_course is None else f" (forløbets måned {number(month_of_course)})"
+        return f"{COURSE_ENDED} den {long_date(on)}{month}"
     if month_of_course is None:
         return COURSE_ENDED
     return f"{COURSE_ENDED} i måned {number(month_of_course)}"

@@ -12,7 +12,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from schemas.municipalities import municipality_name
+from schemas.municipalities import UNKNOWN_CODE_NOTE, is_known, municipality_name
 from schemas.summary import CourseStatus, SummaryData, SummaryStatus
 from services.reporting.report import formatting as fmt
 from services.reporting.report.charts import Chart, trend_charts
@@ -40,7 +40,10 @@ class ReportInput:
     ``period`` are ignored; of several versions of one period the newest counts).
     ``phase_means``: per phase ("baseline"/"follow_up") and dimension, the mean rating for
     ``period``. ``rereview_changes``: per dimension, the mean change follow-up minus
-    baseline over the cases reviewed in both phases.
+    baseline over the cases reviewed in both phases. ``course_completed_on``: the local date
+    on which the course that ``period``'s summary reports completed, when the caller knows it
+    (the figures carry only the month of the course it ended in); used only when that summary
+    says the course has completed.
     """
 
     municipality_code: str
@@ -48,6 +51,7 @@ class ReportInput:
     period: str
     phase_means: PhaseMeans | None = None
     rereview_changes: Changes | None = None
+    course_completed_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -87,22 +91,26 @@ def render_report(inp: ReportInput) -> str:
     history = _history(inp.summaries, inp.period)
     current = history[-1]
     previous = history[-2] if len(history) > 1 else None
+    ended_on = inp.course_completed_on if _course_ended(current) else None
     return _env().get_template("report.html.j2").render(
         css=_css(),
         s=current,
         prev=previous,
         code=inp.municipality_code,
         name=municipality_name(inp.municipality_code),
+        known=is_known(inp.municipality_code),
         status_text=fmt.status_label(current.status, current.revision),
         draft=current.status is SummaryStatus.DRAFT,
         revised=current.status is SummaryStatus.REVISED,
-        key_figures=_key_figures(current, previous),
+        key_figures=_key_figures(current, previous, ended_on),
         notification_rows=_notification_rows(current, previous),
         milestone_rows=_milestone_rows(current, previous),
         followup_rows=_followup_rows(current, previous),
         plan_adopted=_plan_adopted(current),
         course_ended=_course_ended(current),
         cadence_ended=_cadence_ended(current),
+        ended_on=ended_on,
+        ended_text=fmt.course_ended(current.course.month_of_course, ended_on),
         has_course=current.course.status is not CourseStatus.NONE,
         planned_months=fmt.planned_months(current.course.started_on,
                                           current.course.planned_end),
@@ -188,7 +196,8 @@ def _since(prev: SummaryData | None) -> str:
     return f" i {fmt.period_label(prev.period)}" if prev is not None else ""
 
 
-def _key_figures(s: SummaryData, prev: SummaryData | None) -> list[KeyFigure]:
+def _key_figures(s: SummaryData, prev: SummaryData | None,
+                 ended_on: date | None = None) -> list[KeyFigure]:
     n, plan = s.notifications, s.development_plan
     share = n.share_within_24h if n.received else None
     prev_share = (prev.notifications.share_within_24h
@@ -215,19 +224,19 @@ def _key_figures(s: SummaryData, prev: SummaryData | None) -> list[KeyFigure]:
             f"{fmt.number(plan.achieved)} af {fmt.number(plan.milestones_total)}",
             note + _since(prev) if note else None,
             fmt.delta_tone(plan.achieved, prev_achieved, higher_is_better=True)))
-        figures.append(_cadence_figure(s))
+        figures.append(_cadence_figure(s, ended_on))
     else:
         figures.append(KeyFigure("Udviklingsplan", "Ikke vedtaget", None, "neutral"))
     return figures
 
 
-def _cadence_figure(s: SummaryData) -> KeyFigure:
+def _cadence_figure(s: SummaryData, ended_on: date | None = None) -> KeyFigure:
     """The cadence verdict; once the course has ended before the period, that instead."""
     plan = s.development_plan
     label = "Opfølgning hver 6. uge"
     if _cadence_ended(s):
         return KeyFigure(label, fmt.COURSE_ENDED,
-                         _month_note(s) + "Der følges ikke op efter afslutningen", "neutral")
+                         _ended_note(s, ended_on) + "Der følges ikke op efter afslutningen", "neutral")
     cadence = {True: "Overholdt", False: "Ikke overholdt", None: fmt.NULL}[plan.cadence_ok]
     until = " frem til forløbets afslutning" if _course_ended(s) else ""
     note = (f"Længste interval{until} {fmt.days(plan.longest_gap_days)} "
@@ -237,9 +246,13 @@ def _cadence_figure(s: SummaryData) -> KeyFigure:
                      {True: "good", False: "bad", None: "neutral"}[plan.cadence_ok])
 
 
-def _month_note(s: SummaryData) -> str:
-    """"Afsluttet i måned 13. " when the month the course ended in is known, else ""."""
+def _ended_note(s: SummaryData, ended_on: date | None) -> str:
+    """"Afsluttet den 31. januar 2022 (måned 24). " with what is known of when the course
+    ended (the date, the month of the course), else ""."""
     month = s.course.month_of_course
+    if ended_on is not None:
+        in_month = "" if month is None else f" (måned {fmt.number(month)})"
+        return f"Afsluttet den {fmt.long_date(ended_on)}{in_month}. "
     return "" if month is None else f"Afsluttet i måned {fmt.number(month)}. "
 
 
@@ -335,13 +348,13 @@ def _env() -> Environment:
         "num": fmt.number, "dec": fmt.decimal, "pct": fmt.percent, "rating": fmt.rating,
         "date": fmt.long_date, "as_of": fmt.as_of_text, "period": fmt.period_label,
         "span": fmt.period_span, "course": fmt.course_label, "count": fmt.count,
-        "ended": fmt.course_ended,
         "status": lambda e: fmt.status_label(e.status, e.revision),
         "status_key": _status_key,
     })
     env.globals.update({"DIMENSIONS": fmt.DIMENSIONS, "DIMENSION_LABELS": fmt.DIMENSION_LABELS,
                         "NULL": fmt.NULL, "CADENCE_TARGET_DAYS": fmt.CADENCE_TARGET_DAYS,
-                        "municipality_name": municipality_name})
+                        "municipality_name": municipality_name, "is_known": is_known,
+                        "UNKNOWN_CODE_NOTE": UNKNOWN_CODE_NOTE})
     return env
 
 
