@@ -33,8 +33,15 @@ class ServiceMetrics:
             "Time per batch applying it and publishing its records (retries included).",
             ["service"], registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        # Consumer lag per partition this process owns (services.common.lag); a partition
+        # given up in a rebalance loses its samples.
         self.lag = Gauge(
             "taskforce_consumer_lag", "Records behind the partition's end, per partition.",
+            ["service", "topic", "partition"], registry=r)
+        self.lag_seconds = Gauge(
+            "taskforce_consumer_lag_seconds",
+            "Seconds behind, per partition: now minus the timestamp of the newest record "
+            "consumed (or the last time the partition was caught up, if later); 0 when caught up.",
             ["service", "topic", "partition"], registry=r)
         self.summaries = Counter(
             "taskforce_summaries_published", "Committee summaries published, by status.",

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from services.common.collector import settle_garbage_collector
 from services.common.connections import kafka_connection, wait_for_servers
 from services.common.dlq import unpublishable
 from services.common.kafka import ensure_topics
+from services.common.lag import Lag, LagGauges, LagTracker, Partition
 from services.common.logs import configure_logging
 from services.common.metrics import ServiceMetrics
 from services.common.pipeline import BatchPipeline
@@ -55,6 +56,9 @@ MAX_BACKOFF_S = 5.0
 SHUTDOWN_GRACE_S = 20.0
 #: How long a rebalance waits for the batches in flight to commit before letting go.
 REBALANCE_DRAIN_S = 10.0
+#: How long a lag refresh waits for the broker's end or committed offsets before using the
+#: last fetch's high watermarks instead.
+LAG_ASK_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,10 @@ class Runtime:
     outage: bool = False
     batches: int = 0
     subscriber: Any = None
+    #: Consumer lag per owned partition (services.common.lag), shown on /metrics.
+    lag: LagTracker = field(default_factory=LagTracker)
     _producer: AIOKafkaProducer | None = None
+    _lag_gauges: LagGauges | None = None
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -163,7 +170,7 @@ class Runtime:
         self.metrics.batch_seconds.labels(self.settings.service).observe(seconds)
         log.info("batch applied", extra={"records": len(records), "published": len(applied.out),
                                          "seconds": round(seconds, 4)})
-        await self._observe_lag()
+        self._observe_lag(records)
 
     async def _until_done(self, step: Callable[[], Awaitable[Any]], doing: str, records: int) -> Any:
         delay = 0.1
@@ -189,19 +196,108 @@ class Runtime:
         self.outage = outage
         self.metrics.ready.labels(self.settings.service).set(0 if outage else 1)
 
-    async def _observe_lag(self) -> None:
+    @property
+    def lag_gauges(self) -> LagGauges:
+        if self._lag_gauges is None:
+            self._lag_gauges = LagGauges(self.metrics.lag, self.metrics.lag_seconds,
+                                         self.settings.service, self.settings.unprefixed)
+        return self._lag_gauges
+
+    def _observe_lag(self, records: list[ConsumerRecord]) -> None:
+        """After a batch is published: its partitions' lag, by the high watermark of the
+        consumer's last fetch (no broker round trip)."""
         consumer = getattr(self.subscriber, "consumer", None)
         if consumer is None:
             return
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is None:
+        owned = consumer.assignment()
+        now = time.time()
+        lags: dict[Partition, Lag] = {}
+        for partition in self.lag.consumed(records):
+            where = TopicPartition(*partition)
+            if where not in owned:
                 continue
-            with contextlib.suppress(Exception):
-                position = await consumer.position(tp)
-                self.metrics.lag.labels(
-                    self.settings.service, self.settings.unprefixed(tp.topic), str(tp.partition)
-                ).set(max(highwater - position, 0))
+            polled = consumer.last_poll_timestamp(where)
+            lag = self.lag.lag(partition, consumer.highwater(where),
+                               polled / 1000 if polled else now, now)
+            if lag is not None:
+                lags[partition] = lag
+        self.lag_gauges.show(lags)
+
+    async def refresh_lag(self) -> None:
+        """Every owned partition's lag, by the broker's end offsets (one request) or the last
+        fetch's high watermark, whichever is further: the gauges stay current while nothing
+        is consumed (a stuck batch, an idle topic). Partitions not owned lose their samples."""
+        consumer = getattr(self.subscriber, "consumer", None)
+        if consumer is None:
+            return
+        owned = set(consumer.assignment())
+        self._retain_lag(owned)
+        if not owned:
+            return
+        asked = time.time()
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(sorted(owned)), LAG_ASK_TIMEOUT_S)
+        except Exception as exc:  # an outage: the high watermarks are all there is
+            log.debug("end offsets not available for lag", extra={"error": type(exc).__name__})
+            ends = {}
+        await self._start_lag(consumer, [tp for tp in owned if not self.lag.knows((tp.topic, tp.partition))])
+        owned = set(consumer.assignment())  # it may have moved meanwhile
+        self._retain_lag(owned)
+        now = time.time()
+        lags: dict[Partition, Lag] = {}
+        for where in owned:
+            end, polled = consumer.highwater(where), consumer.last_poll_timestamp(where)
+            seen = polled / 1000 if polled else now
+            reported = ends.get(where)
+            if reported is not None and (end is None or reported > end):
+                end, seen = reported, asked
+            lag = self.lag.lag((where.topic, where.partition), end, seen, now)
+            if lag is not None:
+                lags[(where.topic, where.partition)] = lag
+        self.lag_gauges.show(lags)
+
+    async def _start_lag(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """Where partitions this process has consumed nothing from yet stand: their committed
+        offsets, or the log start where the group has committed nothing."""
+        uncommitted = []
+        for where in partitions:
+            try:
+                committed = await asyncio.wait_for(consumer.committed(where), LAG_ASK_TIMEOUT_S)
+            except Exception as exc:
+                log.debug("committed offset not available for lag", extra={"error": type(exc).__name__})
+                return
+            if committed is None:
+                uncommitted.append(where)
+            else:
+                self.lag.start((where.topic, where.partition), committed)
+        if uncommitted:
+            try:
+                starts = await asyncio.wait_for(consumer.beginning_offsets(uncommitted), LAG_ASK_TIMEOUT_S)
+            except Exception as exc:
+                log.debug("log start not available for lag", extra={"error": type(exc).__name__})
+                return
+            for where, start in starts.items():
+                self.lag.start((where.topic, where.partition), start)
+
+    def _retain_lag(self, owned: Iterable[TopicPartition]) -> None:
+        mine = {(tp.topic, tp.partition) for tp in owned}
+        self.lag.retain(mine)
+        self.lag_gauges.retain(mine)
+
+    def forget_lag(self, given_up: Iterable[TopicPartition]) -> None:
+        """Drop the lag of partitions given up in a rebalance (their new owner reports it)."""
+        gone = [(tp.topic, tp.partition) for tp in given_up]
+        self.lag.forget(gone)
+        self.lag_gauges.forget(gone)
+
+    async def watch_lag(self, every_s: float) -> None:
+        """`refresh_lag` every `every_s` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.refresh_lag()
+            except Exception:
+                log.warning("measuring consumer lag failed; trying again later", exc_info=True)
 
     def waiting_after(self, ends: Mapping[TopicPartition, int]) -> set[TopicPartition]:
         """The partitions on which records wait after `ends` (per partition, the offset after a
@@ -286,16 +382,20 @@ def build_runtime(settings: Settings, input_topics: list[str]) -> Runtime:
 
 
 class _OnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Before partitions move, lets the batches in flight commit; then calls back (e.g. to
-    drop caches of what this process owned)."""
+    """Before partitions move, lets the batches in flight commit and drops their lag; then
+    calls back (e.g. to drop caches of what this process owned)."""
 
-    def __init__(self, pipeline: BatchPipeline, callback: Callable[[], None] | None) -> None:
+    def __init__(self, pipeline: BatchPipeline, callback: Callable[[], None] | None,
+                 forget_lag: Callable[[Iterable[TopicPartition]], None] | None = None) -> None:
         self.pipeline = pipeline
         self.callback = callback
+        self.forget_lag = forget_lag
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         if not await self.pipeline.drain(REBALANCE_DRAIN_S):
             log.warning("batches still in flight at a rebalance; their records may be redelivered")
+        if self.forget_lag:
+            self.forget_lag(revoked)
         if self.callback:
             self.callback()
 
@@ -327,7 +427,7 @@ def attach_consumer(runtime: Runtime, steps: BatchSteps,
         ack_policy=AckPolicy.MANUAL,
         parser=_tolerant_batch_parser,
         decoder=_raw_batch_decoder,
-        listener=_OnRebalance(pipeline, on_rebalance),
+        listener=_OnRebalance(pipeline, on_rebalance, runtime.forget_lag),
     )
     subscriber(consume)
 
@@ -384,10 +484,14 @@ def build_app(runtime: Runtime, routers: list[APIRouter], access: Access | None 
         await runtime.broker.start()
         settle_garbage_collector()
         runtime.metrics.ready.labels(settings.service).set(1)
+        lag_watch = asyncio.create_task(runtime.watch_lag(settings.lag_refresh_s))
         log.info("service started", extra={"group": settings.group_id, "topics": runtime.input_topics})
         try:
             yield
         finally:
+            lag_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag_watch
             log.info("shutting down: finishing the batches in flight")
             await _drain(runtime)
             await runtime.broker.stop()

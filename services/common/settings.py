@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     #: broker's message.max.bytes. A record over it is refused for good and dead-lettered.
     producer_max_request_bytes: int = Field(default=1024 * 1024, ge=64 * 1024,
                                             alias="TASKFORCE_PRODUCER_MAX_REQUEST_BYTES")
+    #: How often consumer lag is measured for every owned partition (one end-offsets request),
+    #: beside after each batch: an idle or stuck consumer's lag stays current.
+    lag_refresh_s: float = Field(default=10.0, gt=0, alias="TASKFORCE_LAG_REFRESH_S")
     log_level: str = Field(default="INFO", alias="TASKFORCE_LOG_LEVEL")
     log_file: Path | None = Field(default=None, alias="TASKFORCE_LOG_FILE")
     group_suffix: str = Field(default="", alias="TASKFORCE_GROUP_SUFFIX")
