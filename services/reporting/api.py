@@ -1,25 +1,30 @@
 """The reporting HTTP API: summaries as JSON, the committee report as HTML, browser sign-in.
 
 Every case-data route depends on `case_data_or_session` (a bearer token or a browser session
-whose scope holds the code; 401/403 before the path is validated); the index lists only
-what the signed-in principal may read. Each decision is audited (services.common.auth).
+whose scope holds the code; 401/403 before the path is validated); the index and
+`GET /municipalities` list only what the principal may read. Each decision is audited
+(services.common.auth).
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
-from schemas.summary import SummaryData
+from schemas.municipalities import is_known, municipality_name, region_of
+from schemas.reporting import CourseState
+from schemas.summary import CourseStatus, SummaryData, SummaryStatus
 from services.common.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     SESSION_MAX_AGE_S,
     Access,
+    Principal,
     Unauthorized,
     audit_slot,
     case_data_or_session,
@@ -28,15 +33,66 @@ from services.common.auth import (
 from services.common.auth.sessions import CSRF_MAX_AGE_S
 from services.common.auth.tokens import digest
 from services.common.paths import MunicipalityCode, PeriodName
-from services.reporting.domain.periods import Period, as_of
+from services.reporting.domain.course import completion
+from services.reporting.domain.periods import Period, as_of, local_date
 from services.reporting.domain.reviews import phase_means, rereview_changes
-from services.reporting.replica import Replica
+from services.reporting.replica import KINDS, Replica
 from services.reporting.report import IndexEntry, ReportInput, render_index, render_login, render_report
 from services.reporting.report import safe_next as safe_next_url
 
 UNKNOWN = "Ukendt adgangsnøgle."
 EXPIRED_FORM = "Formularen var udløbet. Prøv igen."
 TOO_MANY = "For mange mislykkede forsøg fra denne adresse. Prøv igen om lidt."
+COURSES = KINDS["reporting.course_changed"]
+
+
+class MunicipalityEntry(BaseModel):
+    """A municipality the principal may read, with its latest period's summary."""
+
+    code: str = Field(pattern=r"^[0-9]{3}$", examples=["480"])
+    name: str = Field(description="Official name; `Kommune <code>` for a code not in the list.",
+                      examples=["Nordfyns Kommune"])
+    region: str | None = Field(description="Its region; null for a code not in the list.",
+                               examples=["Region Syddanmark"])
+    known: bool = Field(description="Whether the code is in Danmarks Statistik's list of the 98 "
+                                    "municipalities (an unknown code is valid all the same).")
+    latest_period: str = Field(pattern=r"^[0-9]{4}H[12]$", examples=["2022H2"],
+                               description="The latest half-year with a summary.")
+    status: SummaryStatus = Field(description="That summary's status.")
+    revision: int = Field(ge=0, description="That summary's revision.")
+    as_of: datetime = Field(description="That summary's `as_of`.")
+
+
+class MunicipalityList(BaseModel):
+    """The municipalities the principal may read that have summaries, by code."""
+
+    municipalities: list[MunicipalityEntry]
+
+
+def latest_by_municipality(docs: list[dict[str, Any]], principal: Principal) -> list[MunicipalityEntry]:
+    """Per municipality the principal may read, its latest period's stored summary, by code."""
+    latest: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        code = doc["municipality_code"]
+        if principal.may_read(code) and (code not in latest or doc["period"] > latest[code]["period"]):
+            latest[code] = doc
+    return [MunicipalityEntry(code=code, name=municipality_name(code), region=region_of(code),
+                              known=is_known(code), latest_period=doc["period"], status=doc["status"],
+                              revision=doc["revision"], as_of=doc["data"]["as_of"])
+            for code, doc in sorted(latest.items())]
+
+
+async def completed_on(replica: Replica, code: str, summary: SummaryData) -> date | None:
+    """The local date on which the course the summary reports completed, read from the
+    course's replicated state as of the summary's `as_of` (the figures carry only the month);
+    None while the summary says the course has not completed."""
+    if summary.course.status is not CourseStatus.COMPLETED:
+        return None
+    doc = await replica.db[COURSES.collection].find_one({"municipality_code": code}, {"state": 1})
+    state: CourseState | None = COURSES.held_of(doc) if doc is not None else None
+    period = Period.parse(summary.period)
+    at = completion(state, as_of(period, summary.as_of), period)
+    return None if at is None else local_date(at)
 
 
 def router(replica: Replica, access: Access) -> APIRouter:
@@ -75,9 +131,22 @@ def router(replica: Replica, access: Access) -> APIRouter:
             municipality_code=code, summaries=summaries, period=period,
             phase_means=phase_means(reviews, the_period, as_of(the_period, selected.as_of)),
             rereview_changes=rereview_changes(reviews),
+            course_completed_on=await completed_on(replica, code, selected),
         )
         html = await asyncio.to_thread(render_report, report_input)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @api.get("/municipalities", response_model=MunicipalityList,
+             responses={**responses.UNAUTHORIZED, **responses.UNAVAILABLE})
+    async def list_municipalities(
+            request: Request, principal: Annotated[Principal, Depends(case_data_or_session)],
+    ) -> MunicipalityList:
+        """The municipalities the principal may read that have summaries: code, name, region,
+        whether the code is in Danmarks Statistik's list, and the latest period's status."""
+        entries = latest_by_municipality(await replica.all_summaries(), principal)
+        slot = audit_slot(request)
+        slot.action, slot.municipalities = "list", [e.code for e in entries] or [None]
+        return MunicipalityList(municipalities=entries)
 
     @api.get("/", response_class=HTMLResponse, responses={**responses.REDIRECT, **responses.UNAVAILABLE})
     async def index(request: Request) -> Response:
