@@ -2,6 +2,7 @@
 
     taskforce publish FILE... [--dry-run] [--strict]      validate, then send JSONL/CSV feeds
     taskforce summaries [--municipality CODE] [--json]    the latest summaries, from the API
+                                                          (default: every municipality the token reads)
     taskforce reports --municipality CODE [--out DIR]     every period's committee report as HTML
     taskforce schema [TYPE]                               event types; a type's JSON Schema + example
     taskforce token new -m CODE [--expires DATE]          a new API token and its hashed tokens-file line
@@ -33,7 +34,6 @@ from rich.table import Table
 from schemas import topics
 from schemas.decode import Rejection, decode
 from schemas.generate import JSONSCHEMA_DIR, event_types
-from schemas.municipalities import MUNICIPALITY_NAMES
 from services.common.secret_files import SettingsError
 from services.reporting.domain.periods import Period
 from taskforce import access, publisher, settle, stack
@@ -159,14 +159,15 @@ def _api(url: str | None, token: str | None) -> Api:
 def summaries(
     municipality: Annotated[list[str] | None, typer.Option(
         "--municipality", "-m",
-        help="Three-digit code; repeat for several (default: the seed municipalities).")] = None,
+        help="Three-digit code; repeat for several (default: every municipality the token may "
+             "read that has summaries, from GET /municipalities).")] = None,
     period: Annotated[str | None, typer.Option("--period", "-p", help="Half-year, e.g. 2022H1.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summaries' data as JSON.")] = False,
     api: ApiUrl = None,
     token: Token = None,
 ) -> None:
     """The latest committee summaries, read from the reporting service's HTTP API."""
-    codes = _codes(municipality)
+    codes = _codes(municipality) if municipality else None
     if period is not None and not _is_period(period):
         raise _fail(f"--period must look like 2022H1, not {period!r}")
     client = _api(api, token)
@@ -176,7 +177,8 @@ def summaries(
         return
     console = _console()
     if not rows:
-        console.print(f"No summaries yet for {', '.join(codes)}" + (f" in {period}." if period else "."))
+        which = f" for {', '.join(codes)}" if codes else ""
+        console.print(f"No summaries yet{which}" + (f" in {period}." if period else "."))
         return
     console.print(summaries_table(rows))
     console.print(LEGEND, style="dim")
@@ -199,8 +201,9 @@ def reports(
         typer.echo(str(path))
 
 
-def _codes(given: list[str] | None) -> list[str]:
-    codes = list(dict.fromkeys(given)) if given else sorted(MUNICIPALITY_NAMES)
+def _codes(given: list[str]) -> list[str]:
+    """The codes given, each once, checked to be three digits."""
+    codes = list(dict.fromkeys(given))
     bad = [c for c in codes if not (len(c) == 3 and c.isascii() and c.isdigit())]
     if bad:
         raise _fail(f"a municipality code has three digits, e.g. 480 (not {', '.join(map(repr, bad))})")

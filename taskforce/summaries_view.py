@@ -19,7 +19,7 @@ import httpx
 from rich import box
 from rich.table import Table
 
-from schemas.municipalities import municipality_name
+from schemas.municipalities import is_known, municipality_name
 from taskforce import stack
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -104,11 +104,23 @@ class Api:
         response = await self.get(client, f"/municipalities/{code}/summaries/{period}")
         return None if response.status_code == 404 else dict(response.json())
 
+    async def municipalities(self, client: httpx.AsyncClient) -> list[dict[str, Any]]:
+        """The municipalities the token may read that have summaries (`GET /municipalities`)."""
+        response = await self.get(client, "/municipalities")
+        if response.status_code == 404:
+            raise ApiError(f"the reporting API at {self.url} has no GET /municipalities (an older "
+                           "version?): name the municipalities with --municipality")
+        return list(response.json()["municipalities"])
 
-async def latest_summaries(api: Api, codes: Iterable[str], period: str | None = None) -> list[dict[str, Any]]:
-    """The latest published data of every period (or just `period`) of each municipality."""
+
+async def latest_summaries(api: Api, codes: Iterable[str] | None,
+                           period: str | None = None) -> list[dict[str, Any]]:
+    """The latest published data of every period (or just `period`) of each municipality;
+    `codes` None: of every municipality the token may read (asked of `GET /municipalities`)."""
     rows: list[dict[str, Any]] = []
     async with api.client() as client:
+        if codes is None:
+            codes = [m["code"] for m in await api.municipalities(client)]
         for code in codes:
             periods = [p["period"] for p in await api.periods(client, code)]
             for name in periods if period is None else [p for p in periods if p == period]:
@@ -161,6 +173,13 @@ def _ratings(means: dict[str, Any]) -> str:
     return "–" if all(v is None for v in values) else " ".join(_number(v, 1) for v in values)
 
 
+def _municipality(code: str) -> str:
+    """"480 Nordfyns", "400 Bornholms Regionskommune"; a code not in the list says so."""
+    if not is_known(code):
+        return f"{code} [yellow](not in DST's list)[/]"
+    return f"{code} {municipality_name(code).removesuffix(' Kommune')}"
+
+
 def _cadence(value: Any) -> str:
     return {True: "[green]yes[/]", False: "[red]no[/]"}.get(value, "–")
 
@@ -186,7 +205,7 @@ def summaries_table(rows: Sequence[dict[str, Any]], title: str = "Committee summ
         notes, reviews, plan = row["notifications"], row["case_reviews"], row["development_plan"]
         status = row["status"]
         table.add_row(
-            f"{code} {municipality_name(code).removesuffix(' Kommune')}" if code != previous else "",
+            _municipality(code) if code != previous else "",
             row["period"],
             f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]",
             str(row["revision"]),

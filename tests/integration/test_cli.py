@@ -208,6 +208,9 @@ async def test_summaries_shows_the_reporting_services_table(stack, prefix, tmp_p
                                "--token", "all-token")
         refused = await invoke("summaries", "-m", "480", *api, "--token", "slagelse-token")
         unknown = await invoke("summaries", "-m", "480", *api, "--token", "nobody")
+        # Without codes: the municipalities the token may read, from GET /municipalities.
+        listed = await invoke("summaries", "--json", *api, "--token", "all-token")
+        nothing = await invoke("summaries", *api, "--token", "slagelse-token")
 
     assert table.exit_code == 0, table.output
     lines = table.output.splitlines()
@@ -219,6 +222,10 @@ async def test_summaries_shows_the_reporting_services_table(stack, prefix, tmp_p
         ("480", "2022H1", 1)]
     assert refused.exit_code == 2 and "403" in refused.output
     assert unknown.exit_code == 2 and "401" in unknown.output
+    assert listed.exit_code == 0, listed.output
+    assert [(r["municipality_code"], r["period"]) for r in json.loads(listed.output)] == [
+        ("480", "2022H1"), ("480", "2022H2")]
+    assert nothing.exit_code == 0 and "No summaries yet." in nothing.output
 
 
 async def test_demo_settles_and_closes_finished_courses(stack, prefix, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from jsonschema import Draft202012Validator
 from rich.console import Console
@@ -17,7 +18,7 @@ from services.followup.app import INPUT_TOPICS as FOLLOWUP_INPUTS
 from services.intake.app import INPUT_TOPICS as INTAKE_INPUTS
 from services.reporting.app import INPUT_TOPICS as REPORTING_INPUTS
 from taskforce import cli, publisher, settle
-from taskforce.summaries_view import ApiError, resolve_token, summaries_table
+from taskforce.summaries_view import Api, ApiError, latest_summaries, resolve_token, summaries_table
 
 pytestmark = pytest.mark.unit
 
@@ -70,6 +71,52 @@ def test_the_summaries_table_shows_the_committees_figures() -> None:
     for shown in ("480 Nordfyns", "final", "2022-07-01", "80 %", "6.5", "2.5 3.0 2.2 3.3", "3/8", "no"):
         assert shown in first, shown
     assert text.count("480 Nordfyns") == 1  # the municipality is named once per group
+
+
+def test_the_table_names_every_municipality_and_flags_an_unknown_code() -> None:
+    rows = [{"municipality_code": code, **SUMMARY} for code in ("999", "400", "101")]
+    console = Console(width=200, record=True)
+    console.print(summaries_table(rows))
+    text = console.export_text()
+    assert "101 Københavns" in text and "400 Bornholms Regionskommune" in text
+    assert "999 (not in DST's list)" in text
+    assert text.index("101 ") < text.index("400 ") < text.index("999 ")
+
+
+def _fake_api(monkeypatch: pytest.MonkeyPatch, asked: list[str]) -> Api:
+    """An Api whose client answers from memory: 480 and 607 listed, one period each."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        assert request.headers["authorization"] == "Bearer t"
+        path = request.url.path
+        if path == "/municipalities":
+            return httpx.Response(200, json={"municipalities": [
+                {"code": code, "name": "", "region": None, "known": True, "latest_period": "2022H1",
+                 "status": "final", "revision": 0, "as_of": "2022-07-01T00:00:00+02:00"}
+                for code in ("480", "607")]})
+        code = path.split("/")[2]
+        if path.endswith("/summaries"):
+            return httpx.Response(200, json={"municipality_code": code, "periods": [
+                {"period": "2022H1", "status": "final", "revision": 0, "as_of": SUMMARY["as_of"]}]})
+        return httpx.Response(200, json={"municipality_code": code, **SUMMARY})
+
+    def client(self: Api) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"},
+                                 transport=httpx.MockTransport(answer))
+
+    monkeypatch.setattr(Api, "client", client)
+    return Api("http://reporting.test", "t")
+
+
+async def test_without_codes_the_summaries_are_of_the_municipalities_the_api_lists(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    rows = await latest_summaries(_fake_api(monkeypatch, asked), None)
+    assert asked[0] == "/municipalities"
+    assert [r["municipality_code"] for r in rows] == ["480", "607"]
+    asked.clear()
+    rows = await latest_summaries(_fake_api(monkeypatch, asked), ["607"], "2022H1")
+    assert "/municipalities" not in asked and [r["municipality_code"] for r in rows] == ["607"]
 
 
 def test_the_token_comes_from_the_option_the_environment_or_the_tokens_file(
