@@ -33,6 +33,8 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
+#: The optional overlay: the base with KEDA ScaledObjects instead of the intake HPA.
+KEDA = DEPLOY / "k8s-keda"
 K8S_VERSION = "1.37.0"
 
 PORTS = {"reporting": 8000, "intake": 8001, "analysis": 8002, "followup": 8003}
@@ -63,6 +65,7 @@ OUR_METRICS = {
     "taskforce_batch_size": "histogram",
     "taskforce_batch_seconds": "histogram",
     "taskforce_consumer_lag": "gauge",
+    "taskforce_consumer_lag_seconds": "gauge",
     "taskforce_summaries_published": "counter",
     "taskforce_store_retries": "counter",
     "taskforce_ready": "gauge",
@@ -349,6 +352,112 @@ def test_intake_hpa_scales_on_lag_up_to_partitions() -> None:
     assert metric["external"]["metric"]["name"] == "taskforce_consumer_lag"
 
 
+# ----------------------------------------------------------------------------- KEDA overlay
+
+
+def keda_resources() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for name in load_yaml(KEDA / "kustomization.yaml")["resources"]:
+        if (KEDA / name).is_file():
+            docs.extend(d for d in yaml.safe_load_all((KEDA / name).read_text(encoding="utf-8")) if d)
+    return docs
+
+
+def scaled_object(service: str) -> dict[str, Any]:
+    (found,) = [r for r in keda_resources()
+                if r["kind"] == "ScaledObject" and r["metadata"]["name"] == f"taskforce-{service}"]
+    return found
+
+
+def test_keda_overlay_is_optional_and_replaces_the_intake_hpa() -> None:
+    kustomization = load_yaml(KEDA / "kustomization.yaml")
+    assert kustomization["kind"] == "Kustomization"
+    assert kustomization["namespace"] == "taskforce"
+    # The base, plus every file of the overlay; the base does not name the overlay.
+    files = sorted(p.name for p in KEDA.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert kustomization["resources"][0] == "../k8s"
+    assert sorted(kustomization["resources"][1:]) == files
+    assert "k8s-keda" not in (K8S / "kustomization.yaml").read_text(encoding="utf-8")
+    assert not [r for r in k8s_resources() if r["apiVersion"].startswith("keda.sh/")]
+    # Two autoscalers on one Deployment fight: the overlay deletes the base's HPA.
+    (patch,) = kustomization["patches"]
+    assert patch["target"]["kind"] == "HorizontalPodAutoscaler"
+    deleted = yaml.safe_load(patch["patch"])
+    assert deleted["$patch"] == "delete" and deleted["kind"] == "HorizontalPodAutoscaler"
+    assert {h["metadata"]["name"] for h in k8s_resources() if h["kind"] == "HorizontalPodAutoscaler"} == {
+        deleted["metadata"]["name"]}
+    for resource in keda_resources():
+        assert resource["metadata"]["namespace"] == "taskforce"
+        assert not literal_secrets(resource), literal_secrets(resource)
+
+
+@pytest.mark.parametrize("service", sorted(PORTS))
+def test_keda_scaled_object_scales_on_the_groups_lag_up_to_the_partition_count(service: str) -> None:
+    so = scaled_object(service)
+    assert so["apiVersion"] == "keda.sh/v1alpha1"
+    spec = so["spec"]
+    deployment = k8s("Deployment", spec["scaleTargetRef"]["name"])
+    assert spec["scaleTargetRef"]["name"] == f"taskforce-{service}"
+    assert spec["scaleTargetRef"].get("kind", "Deployment") == "Deployment"
+    assert spec["minReplicaCount"] == deployment["spec"]["replicas"] == REPLICAS[service]
+    config = k8s("ConfigMap", "taskforce-config")["data"]
+    from services.common.settings import load_settings
+
+    group = load_settings(service, TASKFORCE_TOPIC_PREFIX=config.get("TASKFORCE_TOPIC_PREFIX", ""),
+                          TASKFORCE_GROUP_SUFFIX=config.get("TASKFORCE_GROUP_SUFFIX", "")).group_id
+    triggers = spec["triggers"]
+    assert triggers and all(t["type"] == "kafka" for t in triggers)
+    scaled_on = [t["metadata"]["topic"] for t in triggers]
+    assert set(scaled_on) <= set(CONSUMES[service]) and len(set(scaled_on)) == len(scaled_on)
+    # The replica ceiling is the partition count: a member beyond it gets no partition.
+    assert {DEFAULT_PARTITIONS[t] for t in scaled_on} == {spec["maxReplicaCount"]}
+    assert spec["maxReplicaCount"] <= max(DEFAULT_PARTITIONS[t] for t in CONSUMES[service])
+    assert spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    text = (KEDA / f"{service}-scaledobject.yaml").read_text(encoding="utf-8")
+    assert "maxReplicaCount is the partition count" in text
+    mechanism = {"SCRAM-SHA-512": "scram_sha512", "SCRAM-SHA-256": "scram_sha256", "PLAIN": "plaintext"}
+    auths = {r["metadata"]["name"]: r["spec"] for r in keda_resources()
+             if r["kind"] == "TriggerAuthentication"}
+    for trigger in triggers:
+        meta = trigger["metadata"]
+        assert meta["consumerGroup"] == group
+        assert int(meta["lagThreshold"]) > 0
+        assert meta["offsetResetPolicy"] == "earliest"  # as the services' consumers
+        assert meta.get("allowIdleConsumers", "false") == "false"
+        # The brokers and the connection as the services' (the ConfigMap, the Kafka Secret).
+        assert meta["bootstrapServersFromEnv"] == "KAFKA_BOOTSTRAP_SERVERS" in config
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [
+            {"configMapRef": {"name": "taskforce-config"}}]
+        assert meta["tls"] == ("enable" if config["KAFKA_SECURITY_PROTOCOL"].endswith("SSL") else "disable")
+        assert meta["sasl"] == mechanism[config["KAFKA_SASL_MECHANISM"]]
+        refs = auths[trigger["authenticationRef"]["name"]]["secretTargetRef"]
+        files = projected_files(deployment["spec"]["template"]["spec"])
+        wanted = {"username": config["KAFKA_SASL_USERNAME_FILE"],
+                  "password": config["KAFKA_SASL_PASSWORD_FILE"], "ca": config["KAFKA_SSL_CAFILE"]}
+        assert {r["parameter"]: (r["name"], r["key"]) for r in refs} == {
+            parameter: files[path][:2] for parameter, path in wanted.items()}
+
+
+def test_keda_scales_every_consuming_service() -> None:
+    scaled = {r["spec"]["scaleTargetRef"]["name"] for r in keda_resources() if r["kind"] == "ScaledObject"}
+    assert scaled == {f"taskforce-{service}" for service in PORTS}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (built-in kustomize) absent")
+def test_keda_overlay_builds_with_one_autoscaler_per_deployment() -> None:
+    out = subprocess.run(["kubectl", "kustomize", str(KEDA)], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    resources = [d for d in yaml.safe_load_all(out) if d]
+    kinds = [r["kind"] for r in resources]
+    assert "HorizontalPodAutoscaler" not in kinds
+    assert kinds.count("ScaledObject") == len(PORTS)
+    assert len(resources) == len(k8s_resources()) - 1 + len(keda_resources())
+    for resource in resources:
+        assert resource["metadata"].get("namespace", "taskforce") == "taskforce"
+        if not resource["apiVersion"].startswith("keda.sh/"):
+            kubernetes_validate.validate(resource, K8S_VERSION, strict=True)
+
+
 def test_topic_job_creates_every_topic_with_its_partitions() -> None:
     job = k8s("Job", "taskforce-create-topics")
     (container,) = job["spec"]["template"]["spec"]["containers"]
@@ -512,7 +621,8 @@ def test_alerts_name_exported_metrics() -> None:
         assert names or "up{" in rule["expr"], f"{rule['alert']} names no metric"
         assert names <= exported, f"{rule['alert']}: unknown {names - exported}"
     covered = set().union(*(referenced_metrics(r["expr"]) for r in rules))
-    for needed in ("taskforce_consumer_lag", "taskforce_dlq_records_total", "taskforce_ready",
+    for needed in ("taskforce_consumer_lag", "taskforce_consumer_lag_seconds",
+                   "taskforce_dlq_records_total", "taskforce_ready",
                    "taskforce_summaries_published_total", "taskforce_store_retries_total"):
         assert needed in covered, f"no alert on {needed}"
 
@@ -563,6 +673,32 @@ def test_dashboard_queries_exported_metrics() -> None:
     bases = {n.removesuffix(s) for n in queried for s in ("_total", "_bucket", "_sum", "_count")
              if n.endswith(s)} | queried
     assert set(OUR_METRICS) <= bases, set(OUR_METRICS) - bases
+
+
+@pytest.mark.parametrize("service", sorted(PORTS))
+def test_dashboard_has_a_lag_panel_per_service(service: str) -> None:
+    """Records and seconds behind, per partition, of one service."""
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "taskforce.json").read_text(
+        encoding="utf-8"))
+
+    def lag_queried(panel: dict[str, Any]) -> set[str]:
+        return {name for target in panel.get("targets", []) for name in referenced_metrics(target["expr"])
+                if f'service="{service}"' in target["expr"] and "partition" in target["expr"]}
+
+    (panel,) = [p for p in dashboard["panels"]
+                if lag_queried(p) == {"taskforce_consumer_lag", "taskforce_consumer_lag_seconds"}]
+    assert service in panel["title"]
+
+
+def test_lag_alerts_wait_before_firing() -> None:
+    rules = {r["alert"]: r for g in load_yaml(DEPLOY / "prometheus" / "alerts.yml")["groups"]
+             for r in g["rules"]}
+    on_lag = [r for r in rules.values() if referenced_metrics(r["expr"]) & {
+        "taskforce_consumer_lag", "taskforce_consumer_lag_seconds"}]
+    assert {m for r in on_lag for m in referenced_metrics(r["expr"])} == {
+        "taskforce_consumer_lag", "taskforce_consumer_lag_seconds"}
+    for rule in on_lag:
+        assert re.fullmatch(r"\d+m", rule["for"]), rule["alert"]
 
 
 def test_grafana_provisioning() -> None:
