@@ -342,7 +342,13 @@ class Runtime:
 
     async def end_offsets(self, topic: str) -> dict[int, int] | None:
         """Per partition, the end offset the broker reports now for a topic (its full name),
-        which need not be one this process consumes; None without a consumer.
+        which need not be one this process consumes; None without a consumer."""
+        ends = await self.end_offsets_of([topic])
+        return None if ends is None else ends[topic]
+
+    async def end_offsets_of(self, names: list[str]) -> dict[str, dict[int, int]] | None:
+        """`end_offsets` for several topics, asked of the broker in one request; None without
+        a consumer.
 
         Some brokers, the embedded one among them, report the first offset of the last record
         batch plus one: a bound below the true end, but past every record before that batch.
@@ -350,9 +356,12 @@ class Runtime:
         consumer = getattr(self.subscriber, "consumer", None)
         if consumer is None:
             return None
-        partitions = await self.producer.partitions_for(topic)
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(partitions)])
-        return {tp.partition: end for tp, end in ends.items()}
+        wanted = [TopicPartition(topic, p) for topic in names
+                  for p in sorted(await self.producer.partitions_for(topic))]
+        ends: dict[str, dict[int, int]] = {topic: {} for topic in names}
+        for tp, end in (await consumer.end_offsets(wanted)).items():
+            ends[tp.topic][tp.partition] = end
+        return ends
 
     async def is_ready(self) -> tuple[bool, dict[str, bool]]:
         checks = {

@@ -66,7 +66,11 @@ SUMMARY_NAMESPACE = uuid.UUID("0b7f2d9e-53c1-4f0a-8f77-5a2f3c9d1e42")
 
 #: States written per chunk; one chunk's writes overlap the building of the next chunk's
 #: documents, which yields to the event loop every `PIECE_RECORDS` so the write can go on.
-CHUNK_RECORDS = 500
+#: As large as a batch (2,000 records): each write command has a fixed cost in the store, and
+#: in `make bench` chunks of 500 cost the embedded store about a fifth more CPU per state
+#: than one command per batch, which is what bounds reporting's throughput there; a batch's
+#: documents take a few milliseconds to build, its write a few hundred.
+CHUNK_RECORDS = 2000
 
 
 @dataclass
@@ -86,6 +90,9 @@ class Decoded:
     #: in the order of the batch; and per input partition the greatest offset said applied.
     progress: dict[tuple[str, str], Progress] = field(default_factory=dict)
     applied: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: While decoding: per (municipality, input topic), the greatest `through` heard so far
+    #: and the last record's word (folded into `progress` at the end, see `_merge_progress`).
+    heard: dict[tuple[str, str], tuple[datetime | None, StreamProgress]] = field(default_factory=dict)
 
 
 class Newest(NamedTuple):
@@ -130,6 +137,9 @@ class SummaryProcessor:
         #: end offsets (None: not known, no consumer) and the offsets said applied.
         self.unheard_holding: dict[str, bool] = {}
         self.input_ends: dict[str, dict[int, int] | None] = {}
+        #: The batch's one request for the input topics' end offsets, made while its states
+        #: are written (see `_read_input_ends`).
+        self.ends_reading: asyncio.Task[dict[str, dict[int, int]] | None] | None = None
         self.input_applied: dict[str, dict[int, int]] = {}
         #: Per partition of this process's input, the offset after the last record applied.
         self.handed: dict[Partition, int] = {}
@@ -174,6 +184,7 @@ class SummaryProcessor:
                     _merge_progress(decoded, event.municipality_code, said)
             elif isinstance(event, ProgressReported):
                 _merge_progress(decoded, event.municipality_code, event.data)
+        _settle_progress(decoded)
         return decoded
 
     async def apply(self, decoded: Decoded) -> list[OutRecord]:
@@ -186,6 +197,30 @@ class SummaryProcessor:
             raise
 
     async def _apply(self, decoded: Decoded) -> list[OutRecord]:
+        self.input_ends.clear()
+        self.ends_reading = None if self.replaying else asyncio.create_task(self._read_input_ends())
+        try:
+            return await self._apply_reading_ends(decoded)
+        finally:
+            if self.ends_reading is not None:  # not needed after all: not left running
+                self.ends_reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self.ends_reading
+                self.ends_reading = None
+
+    async def _read_input_ends(self) -> dict[str, dict[int, int]] | None:
+        """The input topics' end offsets, in one request to the broker.
+
+        Asked at the start of every batch, so that the answer (a broker round trip that can
+        take as long as a store write) arrives while the batch's states are written instead of
+        after them. The finalisation checks compare them with what the owning services said
+        they applied, and end offsets only grow: read a moment earlier they can only miss
+        records produced in that moment, which a read just before deciding could miss as
+        well. See docs/domain.md, "When a summary becomes final".
+        """
+        return await self.runtime.end_offsets_of([self.settings.topic(t) for t in INPUT_TOPICS])
+
+    async def _apply_reading_ends(self, decoded: Decoded) -> list[OutRecord]:
         self.handed.update(decoded.ends)
         if self.maybe_pending:
             await self._publish_pending()
@@ -202,7 +237,6 @@ class SummaryProcessor:
             return list(decoded.dead_letters)
         await self._recover(decoded.partitions)
         self.unheard_holding.clear()
-        self.input_ends.clear()
         self.input_applied.clear()
         for code in touched:
             partition = decoded.partition_of.get(code.encode())
@@ -443,9 +477,14 @@ class SummaryProcessor:
         return not await self.runtime.behind_on(*partition, self.handed.get(partition))
 
     async def _input_ends(self, topic: str) -> dict[int, int] | None:
-        """The input topic's end offsets per partition now (None without a consumer), asked at
-        most once per batch."""
-        if topic not in self.input_ends:
+        """The input topic's end offsets per partition (None without a consumer), as this
+        batch's request (`_read_input_ends`) found them."""
+        if not self.input_ends and self.ends_reading is not None:
+            found = await self.ends_reading
+            self.ends_reading = None
+            self.input_ends.update({topic: None for topic in INPUT_TOPICS} if found is None else
+                                   {topic: found.get(self.settings.topic(topic)) for topic in INPUT_TOPICS})
+        if topic not in self.input_ends:  # no request this batch (a replay's end): ask now
             self.input_ends[topic] = await self.runtime.end_offsets(self.settings.topic(topic))
         return self.input_ends[topic]
 
@@ -554,10 +593,24 @@ def _open(stored: dict[str, Any] | None) -> bool:
 
 
 def _merge_progress(decoded: Decoded, code: str, said: StreamProgress) -> None:
-    """Fold what a record says into the batch's progress (it follows what came before)."""
-    new = Progress(said.through, said.caught_up, said.partition, said.offset)
-    old = decoded.progress.get((code, said.topic))
-    decoded.progress[(code, said.topic)] = old.then(new) if old is not None else new
+    """Fold what a record says into the batch's progress, in batch order: `Progress.then`,
+    one record after another, without building a `Progress` per record (one per key is
+    built at the end of `prepare`)."""
+    key = (code, said.topic)
+    through = said.through
+    heard = decoded.heard.get(key)
+    if heard is not None:
+        top = heard[0]
+        if top is not None and (through is None or not through > top):
+            through = top
+    decoded.heard[key] = (through, said)
     where = (said.topic, said.partition)
     if said.offset > decoded.applied.get(where, 0):
         decoded.applied[where] = said.offset
+
+
+def _settle_progress(decoded: Decoded) -> None:
+    """The progress heard while decoding, as one `Progress` per (municipality, input topic)."""
+    for key, (through, said) in decoded.heard.items():
+        decoded.progress[key] = Progress(through, said.caught_up, said.partition, said.offset)
+    decoded.heard.clear()

@@ -106,6 +106,7 @@ async def test_apply_hands_the_moves_to_the_recomputation(monkeypatch: pytest.Mo
     processor.maybe_pending, processor.replaying, processor.batches_written = False, False, 0
     processor.owed, processor.recovered = OwedSummaries(max_delay=1.0), set()
     processor.partition_of, processor.unheard_holding, processor.input_ends = {}, {}, {}
+    processor.ends_reading = None
     processor.input_applied, processor.handed = {}, {}
     processor.settings = type("S", (), {"crash_after_write": None})()  # type: ignore[assignment]
     seen: dict[str, Any] = {}
