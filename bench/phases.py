@@ -36,8 +36,8 @@ from bench.proc import cpu_seconds, load_average, machine_cpu_ticks, peak_rss_mb
 from bench.profiling import summarise
 from bench.stats import latency_summary, ratio
 from schemas import topics
+from schemas.periods import Period
 from services.common.connections import KafkaConnection, as_connection
-from services.reporting.domain.periods import Period
 
 PREFIX = "bench."
 SERVICE_INPUTS: dict[str, list[str]] = {

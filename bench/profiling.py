@@ -15,6 +15,8 @@ PACKAGE_MARKERS: tuple[tuple[str, str], ...] = (
     ("/services/common/projection", "services.common.projection"),
     ("/services/common/", "services.common"),
     ("/services/", "services (domain)"),
+    ("/schemas/periods.py", "schemas (periods/rules)"),
+    ("/schemas/rules.py", "schemas (periods/rules)"),
     ("/schemas/", "schemas (decode/validate)"),
     ("/pydantic_core/", "pydantic"),
     ("/pydantic/", "pydantic"),

@@ -42,9 +42,9 @@ from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from schemas import topics
+from schemas.periods import micros
 from services.common.collector import settle_garbage_collector
 from services.common.connections import kafka_connection
-from services.reporting.domain.periods import micros
 
 INPUTS = {
     "intake": [topics.APPLICATIONS, topics.NOTIFICATIONS],

@@ -1,5 +1,8 @@
 """Half-year periods in Europe/Copenhagen local time, `as_of` and "the state as of T".
 
+Part of the contract (docs/contract.md, "Periods, watermark, finalisation"): the reporting
+service computes its summaries over them, and the CLI and the benchmark name them.
+
 Aware datetimes are always compared and subtracted in UTC: Python compares two datetimes
 that share a `tzinfo` object by wall-clock time, which is wrong around DST changes.
 """

@@ -34,8 +34,8 @@ from rich.table import Table
 from schemas import topics
 from schemas.decode import Rejection, decode
 from schemas.generate import JSONSCHEMA_DIR, event_types
+from schemas.periods import Period
 from services.common.secret_files import SettingsError
-from services.reporting.domain.periods import Period
 from taskforce import access, publisher, settle, stack
 from taskforce import demo as demo_scenario
 from taskforce.feed import FeedError, FeedLine, read_feed

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from schemas.municipalities import is_known, municipality_name, region_of
+from schemas.periods import Period, as_of, local_date
 from schemas.reporting import CourseState
 from schemas.summary import CourseStatus, SummaryData, SummaryStatus
 from services.common.auth import (
@@ -34,7 +35,6 @@ from services.common.auth.sessions import CSRF_MAX_AGE_S
 from services.common.auth.tokens import digest
 from services.common.paths import MunicipalityCode, PeriodName
 from services.reporting.domain.course import completion
-from services.reporting.domain.periods import Period, as_of, local_date
 from services.reporting.domain.reviews import phase_means, rereview_changes
 from services.reporting.replica import KINDS, Replica
 from services.reporting.report import IndexEntry, ReportInput, render_index, render_login, render_report

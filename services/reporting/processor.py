@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from schemas import topics
 from schemas.commands import SummaryRequested
 from schemas.common import EnvelopeFields
+from schemas.periods import Period, period_of_micros, utc
 from schemas.reporting import ProgressReported, StreamProgress
 from schemas.summary import SummaryData, SummaryStatus
 from services.common.dlq import report_rejections
@@ -48,7 +49,6 @@ from services.reporting.domain.lifecycle import (
     held_by,
     unheard_holds,
 )
-from services.reporting.domain.periods import Period, period_of_micros, utc
 from services.reporting.domain.summary import figures_key, same_figures, summary_of
 from services.reporting.owed import Move, OwedSummaries, Partition, Touched
 from services.reporting.replica import KINDS, Kind, Replica, periods_of

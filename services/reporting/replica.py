@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from pymongo import UpdateOne
 
+from schemas.periods import Period
 from schemas.reporting import (
     CaseReviewState,
     CourseState,
@@ -23,7 +24,6 @@ from schemas.reporting import (
 from services.common.store import upsert_guarded, upsert_newer
 from services.common.watermarks import raise_watermarks, read_watermark, stamp, unstamp
 from services.reporting.domain.lifecycle import Progress
-from services.reporting.domain.periods import Period
 from services.reporting.domain.plan import plans_that_count
 from services.reporting.domain.rows import MeetingDay, NotificationRow, ReviewRow, add_day
 from services.reporting.domain.summary import MunicipalityInputs, SummaryInputs, event_instants

@@ -17,11 +17,11 @@ from typer.testing import CliRunner, Result
 
 from schemas import topics
 from schemas.decode import Rejection, decode
+from schemas.periods import Period
 from services.analysis.app import create as create_analysis
 from services.followup.app import create as create_followup
 from services.intake.app import create as create_intake
 from services.reporting.app import create as create_reporting
-from services.reporting.domain.periods import Period
 from taskforce import demo, publisher
 from taskforce.cli import app, run_demo
 from taskforce.feed import CSV_COLUMNS

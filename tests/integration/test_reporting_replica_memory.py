@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from schemas.periods import Period
 from schemas.reporting import NotificationState
-from services.reporting.domain.periods import Period
 from services.reporting.domain.rows import NotificationRow
 from services.reporting.replica import KINDS, Replica
 

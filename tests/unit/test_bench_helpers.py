@@ -46,7 +46,8 @@ def test_profile_rows_are_grouped_by_package_without_idle_time() -> None:
 
 
 def test_package_and_short_names() -> None:
-    assert package_of("/work/main/services/reporting/domain/periods.py") == "services.reporting.domain"
+    assert package_of("/work/main/services/reporting/domain/lifecycle.py") == "services.reporting.domain"
+    assert package_of("/work/main/schemas/periods.py") == "schemas (periods/rules)"
     assert package_of("/work/main/schemas/decode.py") == "schemas (decode/validate)"
     assert package_of("~") == "builtins"
     assert package_of("~", "<method 'validate_json' of 'pydantic_core._pydantic_core.SchemaValidator'>") \

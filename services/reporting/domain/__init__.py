@@ -1,5 +1,6 @@
-"""The reporting service's pure domain: periods, figures, highlights and publishing rules.
+"""The reporting service's pure domain: figures, highlights and publishing rules.
 
-Nothing here does I/O or reads a clock; every rule of EVENTS.md "Periods" and
-"Output topic taskforce.summaries" lives in one of these modules.
+Nothing here does I/O or reads a clock; every rule of EVENTS.md "Output topic
+taskforce.summaries" lives in one of these modules. The half-year periods are part of the
+contract: `schemas.periods`.
 """

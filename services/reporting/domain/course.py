@@ -5,9 +5,9 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime
 
+from schemas.periods import Period, local_date, utc, visible
 from schemas.reporting import ApplicationFacts, CourseFacts, CourseState
 from schemas.summary import CourseFigures, CourseStatus
-from services.reporting.domain.periods import Period, local_date, utc, visible
 
 _NOT_STARTED = CourseFigures(
     status=CourseStatus.NONE, course_id=None, started_on=None, planned_end=None,

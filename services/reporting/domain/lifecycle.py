@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from schemas import topics
+from schemas.periods import Period, utc
 from schemas.summary import SummaryStatus
-from services.reporting.domain.periods import Period, utc
 
 DEFAULT_GRACE = timedelta(days=14)
 #: The input topics whose owning services a period waits for.

@@ -6,9 +6,9 @@ import statistics
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from schemas.periods import Period, bounds_micros, micros, visible_before
 from schemas.reporting import NotificationState
 from schemas.summary import NotificationFigures
-from services.reporting.domain.periods import Period, bounds_micros, micros, visible_before
 from services.reporting.domain.rows import NotificationRow
 
 ASSESSMENT_LIMIT = timedelta(hours=24)

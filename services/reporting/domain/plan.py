@@ -8,9 +8,9 @@ from datetime import date, datetime
 from itertools import pairwise
 
 from schemas.events import MilestoneStatus
+from schemas.periods import Period, local_date, utc, visible
 from schemas.reporting import MeetingState, MilestoneState, PlanState, StatusChange
 from schemas.summary import DevelopmentPlanFigures
-from services.reporting.domain.periods import Period, local_date, utc, visible
 from services.reporting.domain.rows import MeetingDay, meeting_days
 
 CADENCE_LIMIT_DAYS = 42

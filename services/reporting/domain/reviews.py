@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from schemas.events import Phase
+from schemas.periods import Period, bounds_micros, utc, visible, visible_before
 from schemas.reporting import CaseReviewState
 from schemas.summary import CaseReviewFigures, DimensionFigures, FindingCounts
-from services.reporting.domain.periods import Period, bounds_micros, utc, visible, visible_before
 from services.reporting.domain.rows import DIMENSIONS, ReviewRow
 
 MEETS_STANDARD = 3

@@ -13,8 +13,8 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from schemas.events import Phase
+from schemas.periods import EPOCH, MICROSECOND, micros
 from schemas.reporting import CaseReviewState, MeetingState, NotificationState
-from services.reporting.domain.periods import EPOCH, MICROSECOND, micros
 
 #: The rated dimensions of a case review, in the order `ReviewRow.ratings` holds them.
 DIMENSIONS: tuple[str, ...] = ("assessment", "intervention", "follow_up", "involvement")

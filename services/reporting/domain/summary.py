@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from schemas import periods
+from schemas.periods import Period
 from schemas.reporting import (
     CaseReviewState,
     CourseState,
@@ -18,10 +20,9 @@ from schemas.reporting import (
     PlanState,
 )
 from schemas.summary import SummaryData, SummaryStatus
-from services.reporting.domain import notifications, periods, reviews
+from services.reporting.domain import notifications, reviews
 from services.reporting.domain.course import completion, course_figures
 from services.reporting.domain.highlights import highlights
-from services.reporting.domain.periods import Period
 from services.reporting.domain.plan import plan_figures
 from services.reporting.domain.rows import MeetingDay, NotificationRow, ReviewRow
 

@@ -7,10 +7,10 @@ from datetime import date, datetime
 import pytest
 
 from schemas.events import Decision
+from schemas.periods import Period, as_of
 from schemas.reporting import ApplicationFacts, CourseFacts, CourseState
 from schemas.summary import CourseStatus
 from services.reporting.domain.course import course_figures, month_of_course
-from services.reporting.domain.periods import Period, as_of
 
 pytestmark = pytest.mark.unit
 

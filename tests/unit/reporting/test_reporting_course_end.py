@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import pytest
 
+from schemas.periods import LOCAL_TZ, Period, local_date
 from schemas.reporting import (
     CourseFacts,
     CourseState,
@@ -18,7 +19,6 @@ from schemas.reporting import (
 from schemas.summary import CourseStatus, SummaryData, SummaryStatus
 from services.reporting.domain.course import completion
 from services.reporting.domain.highlights import highlights
-from services.reporting.domain.periods import LOCAL_TZ, Period, local_date
 from services.reporting.domain.summary import MunicipalityInputs, compute_summary
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 
+from schemas.periods import LOCAL_TZ
 from schemas.summary import (
     CaseReviewFigures,
     CourseFigures,
@@ -25,7 +26,6 @@ from services.reporting.domain.highlights import (
     percent,
     rating,
 )
-from services.reporting.domain.periods import LOCAL_TZ
 
 pytestmark = pytest.mark.unit
 

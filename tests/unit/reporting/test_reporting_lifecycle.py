@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from schemas.periods import Period
 from schemas.summary import SummaryStatus
 from services.reporting.domain.lifecycle import Decision, Published, decide, grace_passed
-from services.reporting.domain.periods import Period
 
 pytestmark = pytest.mark.unit
 

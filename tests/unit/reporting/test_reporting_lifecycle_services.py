@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import topics
+from schemas.periods import Period
 from schemas.summary import SummaryStatus
 from services.common.progress import Note, Seen, Where, plan
 from services.reporting.domain.lifecycle import (
@@ -38,7 +39,6 @@ from services.reporting.domain.lifecycle import (
     held_by,
     unheard_holds,
 )
-from services.reporting.domain.periods import Period
 
 pytestmark = pytest.mark.unit
 

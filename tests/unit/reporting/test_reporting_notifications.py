@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.periods import LOCAL_TZ, Period, as_of
 from schemas.reporting import NotificationState
 from schemas.summary import NotificationFigures
 from services.reporting.domain.notifications import notification_figures
-from services.reporting.domain.periods import LOCAL_TZ, Period, as_of
 
 pytestmark = pytest.mark.unit
 

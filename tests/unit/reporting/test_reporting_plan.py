@@ -10,6 +10,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import MilestoneStatus
+from schemas.periods import LOCAL_TZ, Period, as_of, local_date
 from schemas.reporting import (
     MeetingState,
     MilestoneState,
@@ -17,7 +18,6 @@ from schemas.reporting import (
     PlanState,
     StatusChange,
 )
-from services.reporting.domain.periods import LOCAL_TZ, Period, as_of, local_date
 from services.reporting.domain.plan import (
     NO_PLAN,
     cadence_gap,

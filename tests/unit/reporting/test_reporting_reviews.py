@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from schemas.events import Phase, Ratings
+from schemas.periods import LOCAL_TZ, Period, as_of
 from schemas.reporting import CaseReviewState, FindingCounts
-from services.reporting.domain.periods import LOCAL_TZ, Period, as_of
 from services.reporting.domain.reviews import phase_means, rereview_changes, review_figures
 
 pytestmark = pytest.mark.unit

@@ -14,10 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.reporting import NotificationState
-from schemas.summary import NotificationFigures
-from services.reporting.domain.notifications import figures_of_rows
-from services.reporting.domain.periods import (
+from schemas.periods import (
     LOCAL_TZ,
     Period,
     as_of,
@@ -28,6 +25,9 @@ from services.reporting.domain.periods import (
     visible,
     visible_before,
 )
+from schemas.reporting import NotificationState
+from schemas.summary import NotificationFigures
+from services.reporting.domain.notifications import figures_of_rows
 from services.reporting.domain.rows import NotificationRow
 
 pytestmark = pytest.mark.unit

@@ -10,6 +10,7 @@ import pytest
 
 from schemas.cpr import CPR_PATTERN
 from schemas.events import MilestoneStatus, Phase, Ratings
+from schemas.periods import LOCAL_TZ, Period
 from schemas.reporting import (
     ApplicationFacts,
     CaseReviewState,
@@ -24,7 +25,6 @@ from schemas.reporting import (
     StatusChange,
 )
 from schemas.summary import CourseStatus, SummaryStatus
-from services.reporting.domain.periods import LOCAL_TZ, Period
 from services.reporting.domain.summary import (
     MunicipalityInputs,
     compute_summary,

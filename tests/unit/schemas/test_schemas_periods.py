@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.reporting.domain.periods import (
+from schemas.periods import (
     LOCAL_TZ,
     Period,
     as_of,
