@@ -101,13 +101,13 @@ async def test_a_stuck_batch_shows_records_and_seconds_behind(stack: Any, prefix
             await until(intake, caught_up)  # caught up, and seen so: the seconds count from here
             published = await produce(stack.bootstrap_servers, prefix + topics.NOTIFICATIONS, events(40))
             seen = await until(intake, lambda s: sum(s[RECORDS].values()) == published
-                               and max(s[SECONDS].values()) >= 1.0)
+                               and max(s[SECONDS].values(), default=0) >= 1.0)
             behind = {where for where, count in seen[RECORDS].items() if count}
             assert behind and {topic for topic, _ in behind} == {topics.NOTIFICATIONS}
             assert {where for where, s in seen[SECONDS].items() if s} <= behind
             # The seconds keep growing while the batch is stuck.
             first = max(seen[SECONDS].values())
-            later = await until(intake, lambda s: max(s[SECONDS].values()) >= first + 0.5)
+            later = await until(intake, lambda s: max(s[SECONDS].values(), default=0) >= first + 0.5)
             assert sum(later[RECORDS].values()) == published
         finally:
             gate.set()
