@@ -21,7 +21,7 @@ AUDIT_SCHEMA_VERSION = 1
 #: The record key of an event that concerns no single municipality.
 NO_MUNICIPALITY = "*"
 
-Action = Literal["read", "list", "sign_in", "sign_out"]
+Action = Literal["read", "list", "sign_in", "sign_out", "write"]
 Reason = Literal[
     "no_credentials", "unknown_token", "expired", "invalid_token", "keys_unavailable",
     "not_in_scope", "no_session", "csrf", "rate_limited",
@@ -47,7 +47,8 @@ class AuditPrincipal(Frozen):
 
 class AccessAudited(Frozen):
     action: Action = Field(description="`read` one municipality's data, `list` the periods on the "
-                           "index page, `sign_in`, `sign_out`.")
+                           "index page, `sign_in`, `sign_out`, `write` events for a municipality "
+                           "through the ingestion gateway.")
     outcome: int = Field(ge=100, le=599, description="The HTTP status answered.", examples=[200, 403])
     reason: Reason | None = Field(
         description="Why it was refused (null when it was not, and for 404/422).")

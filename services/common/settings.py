@@ -10,7 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.secret_files import read_secret_file
 
-DEFAULT_PORTS: dict[str, int] = {"reporting": 8000, "intake": 8001, "analysis": 8002, "followup": 8003}
+DEFAULT_PORTS: dict[str, int] = {"reporting": 8000, "intake": 8001, "analysis": 8002, "followup": 8003,
+                                 "gateway": 8004}
 #: Bind addresses that only this machine reaches: session cookies need not be `Secure` there.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 

@@ -1,0 +1,3 @@
+from services.gateway.cli import main
+
+main()
