@@ -1,6 +1,7 @@
 """The `taskforce` command: publish feeds, read summaries and reports, show the contract, run the demo.
 
     taskforce publish FILE... [--dry-run] [--strict]      validate, then send JSONL/CSV feeds
+                     [--gateway URL --token T]            (to Kafka, or over HTTPS to the gateway)
     taskforce summaries [--municipality CODE] [--json]    the latest summaries, from the API
                                                           (default: every municipality the token reads)
     taskforce reports --municipality CODE [--out DIR]     every period's committee report as HTML
@@ -126,19 +127,34 @@ def publish(
                                          help="Stop at the first bad line; send nothing.")] = False,
     bootstrap_servers: Bootstrap = None,
     topic_prefix: Prefix = "",
+    gateway: Annotated[str | None, typer.Option(
+        "--gateway", envvar="TASKFORCE_GATEWAY_URL", show_envvar=True,
+        help="Send over HTTPS to the ingestion gateway at this URL instead of to Kafka.")] = None,
+    token: Token = None,
 ) -> None:
     """Validate every line of every file, then send the valid records, keyed by municipality code.
 
-    Bad lines are listed (file, line, reason; never their content) and not sent. Exit code 0
-    when nothing was rejected, 1 when anything was, 2 on usage or connection errors.
+    Bad lines are listed (file, line, reason; never their content) and not sent. With
+    --gateway, what the gateway refuses (another municipality's events) is listed too. Exit
+    code 0 when nothing was rejected, 1 when anything was, 2 on usage or connection errors.
     """
     problems = publisher.unsupported(files)
     if problems:
         raise _fail("; ".join(problems))
     try:
-        outcome = _run(publisher.publish(files, bootstrap=bootstrap_servers or _default_bootstrap(),
-                                         prefix=topic_prefix,
-                                         strict=strict, dry_run=dry_run, console=_console()))
+        if gateway:
+            from taskforce.gateway_client import publish_via_gateway
+
+            try:
+                bearer = resolve_token(token)
+            except ApiError as exc:
+                raise _fail(str(exc)) from None
+            outcome = _run(publish_via_gateway(files, url=gateway, token=bearer, strict=strict,
+                                               dry_run=dry_run, console=_console()))
+        else:
+            outcome = _run(publisher.publish(files, bootstrap=bootstrap_servers or _default_bootstrap(),
+                                             prefix=topic_prefix,
+                                             strict=strict, dry_run=dry_run, console=_console()))
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise _fail(f"cannot read {exc.filename or 'a feed file'} ({reason})") from None

@@ -200,3 +200,21 @@ async def test_events_through_the_gateway_become_a_committee_summary(stack, pref
         records = await read_until(stack.bootstrap_servers, prefix + topics.SUMMARIES, settled, timeout=60)
     h1 = [s["data"] for s in decoded(records) if s["data"]["period"] == "2022H1"][-1]
     assert h1["notifications"]["received"] == 2 and h1["notifications"]["assessed"] == 1
+
+
+async def test_taskforce_publish_through_the_gateway_reports_refused_lines(stack, prefix, tokens, tmp_path):
+    from typer.testing import CliRunner
+
+    from taskforce.cli import app
+
+    feed = tmp_path / "feed.jsonl"
+    mine, theirs = fresh(), fresh(municipality_code="849")
+    feed.write_text("\n".join([json.dumps(mine), "not json", json.dumps(theirs)]) + "\n")
+    async with gateway(stack, prefix, tokens) as gw:
+        result = await asyncio.to_thread(CliRunner().invoke, app, [
+            "publish", str(feed), "--gateway", gw.base_url, "--token", "token-480"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert "not_in_scope" in result.output and "invalid_json" in result.output
+    assert "notification.received" in result.output
+    records = await read_until(stack.bootstrap_servers, prefix + topics.NOTIFICATIONS, lambda r: len(r) >= 1)
+    assert [json.loads(r.value)["event_id"] for r in records] == [mine["event_id"]]
