@@ -1,4 +1,4 @@
-"""`make up` / `make down`: the embedded broker and store and all four services, in the background.
+"""`make up` / `make down`: embedded broker and store, the four services and the gateway, in the background.
 
 Pid files and logs live under one ignored run directory (`run/`, or `TASKFORCE_RUN_DIR`).
 When `KAFKA_BOOTSTRAP_SERVERS` / `MONGODB_URL` (or `MONGODB_URL_FILE`) are set, those servers are
@@ -27,7 +27,7 @@ from services.common.secret_files import SettingsError
 from services.common.settings import DEFAULT_PORTS
 from taskforce import servers
 
-SERVICES = ("intake", "analysis", "followup", "reporting")
+SERVICES = ("intake", "analysis", "followup", "reporting", "gateway")
 console = Console(stderr=True)
 app = typer.Typer(add_completion=False, help="Start and stop the local taskforce stack.")
 
@@ -159,7 +159,7 @@ def wait_ready(service: str, timeout: float = 90.0) -> None:
 
 @app.command()
 def up() -> None:
-    """Start broker, store and the four services in the background; return when all are ready."""
+    """Start broker, store, the four services and the gateway in the background; return when all are ready."""
     bootstrap, mongo_url = ensure_servers()
     for service in SERVICES:
         start_service(service, bootstrap, mongo_url)
