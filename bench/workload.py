@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas import topics
+from schemas.rules import DIMENSIONS
 
 Record = tuple[str, bytes, bytes]
 
@@ -30,7 +31,6 @@ REPORTERS = ("school", "daycare", "health", "police", "social_services", "family
 OUTCOMES = ("no_action", "advice_and_guidance", "child_investigation_opened", "immediate_measure",
             "referred_elsewhere")
 STATUSES = ("in_progress", "at_risk", "achieved", "missed")
-DIMENSIONS = ("assessment", "intervention", "follow_up", "involvement")
 COURSE_EVENTS = 3 * len(MUNICIPALITIES)
 
 

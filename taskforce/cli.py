@@ -36,6 +36,7 @@ from schemas import topics
 from schemas.decode import Rejection, decode
 from schemas.generate import JSONSCHEMA_DIR, event_types
 from schemas.periods import Period
+from schemas.rules import DIMENSIONS
 from services.common.secret_files import SettingsError
 from taskforce import access, publisher, settle, stack
 from taskforce import demo as demo_scenario
@@ -273,7 +274,6 @@ _example("milestone.updated", "2020-09-14T10:00:00+02:00", "udviklingsplan.nordf
 _example("followup.meeting_held", "2020-08-04T13:30:00+02:00", "udviklingsplan.nordfyn",
          plan_id="up-480-1", cases_rereviewed=3)
 _example("summary.requested", "2022-07-02T08:00:00+02:00", "taskforce.cli", period="2022H1", final=True)
-_DIMENSIONS = ("assessment", "intervention", "follow_up", "involvement")
 _example(
     "committee_summary.published", "2022-07-15T00:00:05+02:00", "taskforce.reporting",
     period="2022H1", status="final", revision=0, as_of="2022-07-01T00:00:00+02:00",
@@ -282,8 +282,8 @@ _example(
     notifications={"received": 10, "assessed": 9, "assessed_within_24h": 8, "share_within_24h": 0.8,
                    "median_hours_to_assessment": 6.5, "overdue_unassessed": 1, "urgent_received": 2},
     case_reviews={"completed": 6, "baseline": 4, "follow_up": 2,
-                  "mean_rating": dict(zip(_DIMENSIONS, (2.5, 3.0, 2.17, 3.33), strict=True)),
-                  "share_meeting_standard": dict(zip(_DIMENSIONS, (0.5, 0.67, 0.33, 0.83), strict=True)),
+                  "mean_rating": dict(zip(DIMENSIONS, (2.5, 3.0, 2.17, 3.33), strict=True)),
+                  "share_meeting_standard": dict(zip(DIMENSIONS, (0.5, 0.67, 0.33, 0.83), strict=True)),
                   "legal_findings": {"major": 2, "minor": 3}},
     development_plan={"milestones_total": 8, "achieved": 3, "in_progress": 2, "at_risk": 1, "missed": 1,
                       "not_started": 1, "overdue": 2, "meetings_held": 4, "longest_gap_days": 49,

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from schemas import topics
 from schemas.common import SCHEMA_VERSION
 from schemas.events import INPUT_TYPES
+from schemas.rules import DIMENSIONS
 from taskforce.feed import CSV_COLUMNS
 
 TZ = ZoneInfo("Europe/Copenhagen")
@@ -46,7 +47,6 @@ SCENARIO_END = datetime(2024, 5, 31, 18, 0, tzinfo=TZ)
 CSV_SAMPLE_NAME = "taskforce.applications.sample.csv"
 CSV_SAMPLE_ROWS = 10
 
-DIMENSIONS = ("assessment", "intervention", "follow_up", "involvement")
 DECISION_SOURCE = "socialstyrelsen.taskforce"
 REVIEW_SOURCE = "taskforce.sagsgennemgang"
 

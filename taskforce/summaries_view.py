@@ -20,6 +20,7 @@ from rich import box
 from rich.table import Table
 
 from schemas.municipalities import is_known, municipality_name
+from schemas.rules import CADENCE_DAYS, DIMENSIONS
 from taskforce import stack
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -156,7 +157,7 @@ async def write_reports(api: Api, code: str, out_dir: Path) -> list[Path]:
 LEGEND = ("received: notifications received in the period · ≤ 24 h: share assessed within 24 hours · "
           "overdue: received over 24 h before as of and not assessed · reviews: case reviews, mean ratings "
           "1–4 for assessment, intervention, follow-up, involvement · milestones: achieved/total · "
-          "cadence ok: no gap between follow-up meetings over 42 days")
+          f"cadence ok: no gap between follow-up meetings over {CADENCE_DAYS} days")
 STATUS_STYLE = {"draft": "yellow", "final": "green", "revised": "magenta"}
 
 
@@ -169,7 +170,7 @@ def _share(value: Any) -> str:
 
 
 def _ratings(means: dict[str, Any]) -> str:
-    values = [means.get(k) for k in ("assessment", "intervention", "follow_up", "involvement")]
+    values = [means.get(k) for k in DIMENSIONS]
     return "–" if all(v is None for v in values) else " ".join(_number(v, 1) for v in values)
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from statistics import mean
 
-from schemas.events import CaseReviewCompleted, Phase, Severity
+from schemas.events import CaseReviewCompleted, Severity
 from schemas.reporting import CaseReviewState
+from schemas.rules import latest_wins, rereview_changes
 
-DIMENSIONS: tuple[str, ...] = ("assessment", "intervention", "follow_up", "involvement")
 _MAJOR, _MINOR = Severity.MAJOR, Severity.MINOR
 
 
@@ -32,39 +31,14 @@ def review_state(event: CaseReviewCompleted) -> CaseReviewState:
 
 
 def apply_review(state: CaseReviewState | None, event: CaseReviewCompleted) -> CaseReviewState:
-    """A review re-sent under the same id is a correction: the latest (by occurred_at) wins.
-
-    Ties are broken by the review's content, so the result never depends on arrival order.
-    """
-    if state is None:
-        return review_state(event)
-    # (completed_at, JSON) > (completed_at, JSON), the JSON only spelled on a tie
-    if event.occurred_at != state.completed_at:
-        return review_state(event) if event.occurred_at > state.completed_at else state
-    new = review_state(event)
-    return new if new.model_dump_json() > state.model_dump_json() else state
+    """A review re-sent under the same id is a correction: the latest (by occurred_at) wins,
+    ties broken by the review's content (`schemas.rules.latest_wins`)."""
+    return latest_wins(state, None if state is None else state.completed_at, event.occurred_at,
+                       lambda: review_state(event))
 
 
 def rating_changes(reviews: Iterable[CaseReviewState]) -> dict[str, object]:
-    """Per dimension, the mean change from a case's baseline to its latest follow-up review.
-
-    Only cases reviewed in both phases count: that is the improvement the Task Force's
-    re-reviews measure. Baseline = the case's earliest baseline review.
-    """
-    baseline: dict[str, CaseReviewState] = {}
-    latest: dict[str, CaseReviewState] = {}
-    for review in reviews:
-        key = review.case_ref
-        order = (review.completed_at, review.review_id)  # ties broken by id, not input order
-        if review.phase is Phase.BASELINE:
-            if key not in baseline or order < (baseline[key].completed_at, baseline[key].review_id):
-                baseline[key] = review
-        elif key not in latest or order > (latest[key].completed_at, latest[key].review_id):
-            latest[key] = review
-    cases = sorted(set(baseline) & set(latest))
-    changes: dict[str, float | None] = {}
-    for dimension in DIMENSIONS:
-        deltas = [getattr(latest[c].ratings, dimension) - getattr(baseline[c].ratings, dimension)
-                  for c in cases]
-        changes[dimension] = round(mean(deltas), 2) if deltas else None
-    return {"cases_rereviewed": len(cases), "mean_change": changes}
+    """The read model's re-review change: `schemas.rules.rereview_changes`, the definition the
+    committee report uses too (docs/domain.md, *Re-review change*)."""
+    changes = rereview_changes(reviews)
+    return {"cases_rereviewed": changes.cases, "mean_change": changes.mean_change}

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.rules import GRACE_DAYS
 from services.common.secret_files import read_secret_file
 
 DEFAULT_PORTS: dict[str, int] = {"reporting": 8000, "intake": 8001, "analysis": 8002, "followup": 8003,
@@ -30,7 +31,7 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", alias="TASKFORCE_TOPIC_PREFIX")
     tokens_file: Path | None = Field(default=None, alias="TASKFORCE_TOKENS_FILE")
     session_secret: str | None = Field(default=None, alias="TASKFORCE_SESSION_SECRET")
-    grace_days: int = Field(default=14, ge=0, alias="TASKFORCE_GRACE_DAYS")
+    grace_days: int = Field(default=GRACE_DAYS, ge=0, alias="TASKFORCE_GRACE_DAYS")
     batch_max_records: int = Field(default=2000, ge=1, alias="TASKFORCE_BATCH_MAX_RECORDS")
     batch_timeout_ms: int = Field(default=50, ge=1, alias="TASKFORCE_BATCH_TIMEOUT_MS")
     #: How long the broker may hold a fetch when no records are waiting. aiokafka's 500 ms

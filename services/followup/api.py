@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from schemas.reporting import MeetingState, MilestoneState, PlanState
+from schemas.rules import CADENCE_DAYS
 from services.common.auth import case_data, responses
 from services.common.paths import MunicipalityCode
-from services.followup.domain import MAX_GAP_DAYS, days_since_last_followup, overdue_milestones
+from services.followup.domain import days_since_last_followup, overdue_milestones
 from services.followup.projections import MEETINGS, MILESTONES, PLANS
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
             "plan_id": plan.plan_id,
             "as_of": now.isoformat(),
             "days_since_last_followup": days,
-            "cadence_ok": days <= MAX_GAP_DAYS,
+            "cadence_ok": days <= CADENCE_DAYS,
             "overdue_milestones": [
                 {"milestone_id": m.milestone_id, "title": m.title, "due_on": m.due_on.isoformat(),
                  "status": status.value}

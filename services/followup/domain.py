@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from operator import attrgetter
-from zoneinfo import ZoneInfo
 
 from schemas.events import (
     DevelopmentPlanAdopted,
@@ -13,15 +12,9 @@ from schemas.events import (
     MilestoneStatus,
     MilestoneUpdated,
 )
+from schemas.periods import Period, local_date
 from schemas.reporting import MeetingState, MilestoneState, PlannedMilestone, PlanState, StatusChange
-
-COPENHAGEN = ZoneInfo("Europe/Copenhagen")
-#: The Task Force follows up every 6 weeks; a longer gap breaks the cadence.
-MAX_GAP_DAYS = 42
-
-
-def local_date(instant: datetime) -> date:
-    return instant.astimezone(COPENHAGEN).date()
+from schemas.rules import latest_wins
 
 
 def plan_state(event: DevelopmentPlanAdopted) -> PlanState:
@@ -36,14 +29,10 @@ def plan_state(event: DevelopmentPlanAdopted) -> PlanState:
 
 
 def apply_plan(state: PlanState | None, event: DevelopmentPlanAdopted) -> PlanState:
-    """A plan adopted again under the same id is a revision: the latest adoption wins."""
-    if state is None:
-        return plan_state(event)
-    # (adopted_at, JSON) > (adopted_at, JSON), the JSON only spelled on a tie
-    if event.occurred_at != state.adopted_at:
-        return plan_state(event) if event.occurred_at > state.adopted_at else state
-    new = plan_state(event)
-    return new if new.model_dump_json() > state.model_dump_json() else state
+    """A plan adopted again under the same id is a revision: the latest adoption wins, ties
+    broken by the plan's content (`schemas.rules.latest_wins`)."""
+    return latest_wins(state, None if state is None else state.adopted_at, event.occurred_at,
+                       lambda: plan_state(event))
 
 
 #: A change's place in a history: (effective_at, event_id).
@@ -51,9 +40,9 @@ _change_key = attrgetter("effective_at", "event_id")
 
 
 def half_year(instant: datetime) -> tuple[int, int]:
-    """The half-year (Europe/Copenhagen) an instant falls in: (year, 1 or 2)."""
-    local = instant.astimezone(COPENHAGEN)
-    return local.year, 1 if local.month <= 6 else 2
+    """The half-year (Europe/Copenhagen) an instant falls in: (year, 1 or 2) of `Period.of`."""
+    period = Period.of(instant)
+    return period.year, period.half
 
 
 def apply_milestone(state: MilestoneState | None, event: MilestoneUpdated) -> MilestoneState:

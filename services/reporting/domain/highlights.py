@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from schemas.rules import CADENCE_DAYS
 from schemas.summary import CourseStatus, SummaryData
-from services.reporting.domain.plan import CADENCE_LIMIT_DAYS
 
 MAX_HIGHLIGHTS = 6
 
@@ -114,10 +114,10 @@ def highlights(current: SummaryData, previous: SummaryData | None = None) -> lis
     """At most `MAX_HIGHLIGHTS` sentences, in a deterministic order."""
     alerts: list[str] = []
     gap = current.development_plan.longest_gap_days
-    if gap is not None and gap > CADENCE_LIMIT_DAYS:  # None: no plan, or the course ended
+    if gap is not None and gap > CADENCE_DAYS:  # None: no plan, or the course ended
         ended = current.course.status is CourseStatus.COMPLETED
         template = TEMPLATES["cadence_ended" if ended else "cadence"]
-        alerts.append(template.format(days=integer(gap), limit=CADENCE_LIMIT_DAYS))
+        alerts.append(template.format(days=integer(gap), limit=CADENCE_DAYS))
     if previous is None:
         statements = [TEMPLATES["plain"].format(subject=figure.subject, new=figure.show(new))
                       for figure in PLAIN if (new := figure.value(current)) is not None]

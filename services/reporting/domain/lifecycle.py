@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 
 from schemas import topics
 from schemas.periods import Period, utc
+from schemas.rules import DEFAULT_GRACE
 from schemas.summary import SummaryStatus
 
-DEFAULT_GRACE = timedelta(days=14)
 #: The input topics whose owning services a period waits for.
 INPUT_TOPICS: tuple[str, ...] = topics.INPUT_TOPICS
 

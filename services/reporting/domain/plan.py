@@ -10,11 +10,9 @@ from itertools import pairwise
 from schemas.events import MilestoneStatus
 from schemas.periods import Period, local_date, utc, visible
 from schemas.reporting import MeetingState, MilestoneState, PlanState, StatusChange
+from schemas.rules import CADENCE_DAYS
 from schemas.summary import DevelopmentPlanFigures
 from services.reporting.domain.rows import MeetingDay, meeting_days
-
-CADENCE_LIMIT_DAYS = 42
-"""At most this many days between follow-up meetings."""
 
 NO_PLAN = DevelopmentPlanFigures(
     milestones_total=0, achieved=0, in_progress=0, at_risk=0, missed=0, not_started=0,
@@ -129,5 +127,5 @@ def plan_figures(
         overdue=overdue,
         meetings_held=sum(day.count for day in held if period.start_date <= day.held_on < period.end_date),
         longest_gap_days=gap,
-        cadence_ok=None if gap is None else gap <= CADENCE_LIMIT_DAYS,
+        cadence_ok=None if gap is None else gap <= CADENCE_DAYS,
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
+from schemas import rules
 from schemas.events import Phase
-from schemas.periods import Period, bounds_micros, utc, visible, visible_before
+from schemas.periods import Period, bounds_micros, visible, visible_before
 from schemas.reporting import CaseReviewState
+from schemas.rules import DIMENSIONS
 from schemas.summary import CaseReviewFigures, DimensionFigures, FindingCounts
-from services.reporting.domain.rows import DIMENSIONS, ReviewRow
+from services.reporting.domain.rows import ReviewRow
 
 MEETS_STANDARD = 3
 """A rating of 3 (adequate) or 4 (good) meets the standard."""
@@ -70,24 +71,6 @@ def phase_means(
 
 
 def rereview_changes(reviews: Iterable[CaseReviewState]) -> dict[str, float | None]:
-    """Mean change per dimension for cases reviewed at baseline and followed up later.
-
-    Per case: the latest follow-up review minus the earliest baseline review, counting only
-    follow-ups completed after that baseline. None per dimension when no case qualifies.
-    """
-    by_case: dict[str, list[CaseReviewState]] = defaultdict(list)
-    for review in reviews:
-        by_case[review.case_ref].append(review)
-    pairs: list[tuple[CaseReviewState, CaseReviewState]] = []
-    for case_reviews in by_case.values():
-        ordered = sorted(case_reviews, key=lambda r: (utc(r.completed_at), r.review_id))
-        baselines = [r for r in ordered if r.phase == Phase.BASELINE]
-        if not baselines:
-            continue
-        first = baselines[0]
-        later = [r for r in ordered if r.phase == Phase.FOLLOW_UP
-                 and utc(r.completed_at) > utc(first.completed_at)]
-        if later:
-            pairs.append((first, later[-1]))
-    return {d: _mean([float(_rating(after, d) - _rating(before, d)) for before, after in pairs])
-            for d in DIMENSIONS}
+    """The report's re-review change per dimension: `schemas.rules.rereview_changes`, the
+    definition the analysis read model uses too (docs/domain.md, *Re-review change*)."""
+    return rules.rereview_changes(reviews).mean_change

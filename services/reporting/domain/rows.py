@@ -15,9 +15,7 @@ from typing import NamedTuple
 from schemas.events import Phase
 from schemas.periods import EPOCH, MICROSECOND, micros
 from schemas.reporting import CaseReviewState, MeetingState, NotificationState
-
-#: The rated dimensions of a case review, in the order `ReviewRow.ratings` holds them.
-DIMENSIONS: tuple[str, ...] = ("assessment", "intervention", "follow_up", "involvement")
+from schemas.rules import DIMENSIONS
 
 
 class NotificationRow(NamedTuple):
@@ -43,6 +41,8 @@ class NotificationRow(NamedTuple):
 
 
 class ReviewRow(NamedTuple):
+    """A review's figures; `ratings` in the order of `schemas.rules.DIMENSIONS`."""
+
     completed: int
     phase: Phase
     ratings: tuple[int, ...]

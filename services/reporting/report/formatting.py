@@ -15,6 +15,7 @@ from babel.dates import format_date as _babel_date
 from babel.dates import format_time as _babel_time
 from babel.numbers import format_decimal, format_percent
 
+from schemas.rules import CADENCE_DAYS, DIMENSIONS
 from schemas.summary import CourseStatus, SummaryStatus
 
 LOCALE = "da_DK"
@@ -23,7 +24,6 @@ NULL = "–"
 
 _PERIOD = re.compile(r"^(\d{4})H([12])$")
 
-DIMENSIONS: tuple[str, ...] = ("assessment", "intervention", "follow_up", "involvement")
 DIMENSION_LABELS: dict[str, str] = {
     "assessment": "Faglig udredning",
     "intervention": "Valg af indsats",
@@ -46,8 +46,8 @@ COURSE_LABELS: dict[str, str] = {
     CourseStatus.COMPLETED: "Afsluttet",
     CourseStatus.NONE: "Intet forløb",
 }
-#: The follow-up cadence: every six weeks.
-CADENCE_TARGET_DAYS = 42
+#: The follow-up cadence: every six weeks (`schemas.rules.CADENCE_DAYS`).
+CADENCE_TARGET_DAYS = CADENCE_DAYS
 #: Said instead of a cadence verdict once the course has ended (contract 1.1).
 COURSE_ENDED = "Forløbet er afsluttet"
 

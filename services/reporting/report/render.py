@@ -39,8 +39,8 @@ class ReportInput:
     ``summaries``: all periods of the municipality so far, any order (later periods than
     ``period`` are ignored; of several versions of one period the newest counts).
     ``phase_means``: per phase ("baseline"/"follow_up") and dimension, the mean rating for
-    ``period``. ``rereview_changes``: per dimension, the mean change follow-up minus
-    baseline over the cases reviewed in both phases. ``course_completed_on``: the local date
+    ``period``. ``rereview_changes``: per dimension, the re-review change (docs/domain.md,
+    `schemas.rules.rereview_changes`). ``course_completed_on``: the local date
     on which the course that ``period``'s summary reports completed, when the caller knows it
     (the figures carry only the month of the course it ended in); used only when that summary
     says the course has completed.

@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 
 from schemas.events import CaseReviewCompleted, Phase
 from schemas.reporting import CaseReviewState, FindingCounts
+from schemas.rules import DIMENSIONS
 from services.analysis.domain import apply_review, rating_changes, review_state
 
 pytestmark = pytest.mark.unit
-
-DIMENSIONS = ("assessment", "intervention", "follow_up", "involvement")
 
 
 def review(review_id: str, at: str, phase: str, ratings: tuple[int, int, int, int], case: str = "case-1",
@@ -209,6 +208,18 @@ def test_rating_changes_none_when_no_case_has_both_phases(cases: tuple[str, ...]
 @given(st.permutations(REVIEWS))
 def test_rating_changes_independent_of_order_without_ties(order: list[CaseReviewState]) -> None:
     assert rating_changes(order) == rating_changes(REVIEWS)
+
+
+def test_rating_changes_leave_out_follow_ups_not_after_the_first_baseline() -> None:
+    # docs/domain.md, *Re-review change*: a follow-up completed before (or at) the case's
+    # first baseline re-reviews nothing. Until the rule moved to schemas.rules, this read
+    # model counted case F (as +3 everywhere) while the committee report did not.
+    early = [state("f-f", "2022-02-01T10:00:00+01:00", "follow_up", (4, 4, 4, 4), "F"),
+             state("f-b", "2022-03-01T10:00:00+01:00", "baseline", (1, 1, 1, 1), "F"),
+             state("g-b", "2022-03-01T10:00:00+01:00", "baseline", (2, 2, 2, 2), "G"),
+             state("g-f", "2022-03-01T10:00:00+01:00", "follow_up", (3, 3, 3, 3), "G")]
+    assert rating_changes(early) == {"cases_rereviewed": 0, "mean_change": dict.fromkeys(DIMENSIONS)}
+    assert rating_changes([*REVIEWS, *early]) == rating_changes(REVIEWS)
 
 
 def test_rating_changes_accepts_a_generator() -> None:
