@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -33,7 +34,9 @@ FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCh
 
 
 def _no_cpr(text: str) -> bool:
-    return CPR_PATTERN.search(text) is None
+    """The contract's reading: digits after NFKC of each character, so `¼` (`1⁄4`) ends in one."""
+    normalised = "".join(unicodedata.normalize("NFKC", char) for char in text)
+    return CPR_PATTERN.search(normalised) is None
 
 
 def texts(min_size: int, max_size: int) -> st.SearchStrategy[str]:
@@ -94,6 +97,9 @@ def test_any_valid_notification_received_round_trips(event: dict[str, Any], ensu
     st.from_regex(r"\A.{0,4}[0-9]{6}-?[0-9]{4}.{0,4}\Z"),
     st.sampled_from(["", " ", "\x00", "\u202e", "\ufeff", "\\", '"', "</script>", "0" * 201]),
 ))
+@example(text="\u00bc0101000000")  # NFKC: 1⁄4 then ten digits, so the 4 stands before them
+@example(text="0101000000\u00bd")  # and ½ (1⁄2) starts with a digit after them
+@example(text="\uff10\uff11\uff10\uff11\uff19\uff10\uff11\uff12\uff13\uff14")  # full-width
 def test_any_text_in_child_ref_is_accepted_as_is_or_rejected(text: str) -> None:
     event = with_value(valid("notification.received"), ("data", "child_ref"), text)
     fits = 1 <= len(text) <= 200
