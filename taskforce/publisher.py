@@ -32,6 +32,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from services.common import tracing
 from services.common.connections import KafkaConnection, as_connection
 from services.common.kafka import ensure_topics
 from taskforce.feed import FeedError, FeedLine, feed_format, read_feed
@@ -160,8 +161,15 @@ async def send_records(records: Sequence[FeedLine], bootstrap: str | KafkaConnec
         raise PublishError(f"cannot reach Kafka at {bootstrap} ({type(exc).__name__})") from exc
     try:
         futures = []
+        traced = tracing.enabled()
         for record in records:
-            future = await producer.send(prefix + record.topic, record.value, key=record.key)
+            if traced:  # each record starts its trace (OTEL_EXPORTER_OTLP_ENDPOINT set)
+                with tracing.publish_span(prefix + record.topic) as parent:
+                    headers = [(tracing.TRACEPARENT, parent.encode())] if parent else None
+                    future = await producer.send(prefix + record.topic, record.value, key=record.key,
+                                                 headers=headers)
+            else:
+                future = await producer.send(prefix + record.topic, record.value, key=record.key)
             if on_ack is not None:
                 future.add_done_callback(_when_acknowledged(on_ack))
             futures.append(future)
@@ -250,10 +258,16 @@ async def publish(paths: Sequence[Path], *, bootstrap: str | KafkaConnection, pr
     if dry_run:
         console.print(counts_table(checked.planned(prefix), "Dry run: would send"))
         return Outcome(checked, Counter())
-    with progress_bar(console, large) as progress:
-        task = progress.add_task("Sending", total=len(checked.records))
-        sent = await send_records(checked.records, bootstrap, prefix,
-                                  on_ack=lambda: progress.advance(task))
+    exporting = not tracing.enabled() and tracing.configure("publisher")
+    try:
+        with progress_bar(console, large) as progress:
+            task = progress.add_task("Sending", total=len(checked.records))
+            sent = await send_records(checked.records, bootstrap, prefix,
+                                      on_ack=lambda: progress.advance(task))
+    finally:
+        if exporting:
+            tracing.shutdown()
+            tracing.install(None)
     address = bootstrap.bootstrap_servers if isinstance(bootstrap, KafkaConnection) else bootstrap
     console.print(counts_table(sent, f"Sent to {address} (every record acknowledged)"))
     if checked.rejected:

@@ -36,6 +36,8 @@ from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from services.common import tracing
+
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
@@ -101,8 +103,12 @@ class BatchPipeline:
     """Runs a batch's steps alongside the previous batch's later steps; commits in order."""
 
     def __init__(self, prepare: Prepare, apply: Apply, deliver: Deliver,
-                 consumer: Callable[[], AIOKafkaConsumer | None]) -> None:
+                 consumer: Callable[[], AIOKafkaConsumer | None], traced_as: str = "",
+                 group: str | None = None) -> None:
         self.prepare = prepare
+        #: The service and consumer group named on the batch's trace spans (`tracing.batch`).
+        self.traced_as = traced_as
+        self.group = group
         self.apply = apply
         self.deliver = deliver
         self.consumer = consumer
@@ -129,18 +135,23 @@ class BatchPipeline:
 
     async def _run(self, records: list[ConsumerRecord], previous: _InFlight | None,
                    current: _InFlight) -> None:
-        prepared = await self.prepare(records)
-        if previous is not None:
-            await previous.applied.wait()  # applied in order: reads see the previous writes
-            self._check(previous, ended=False)
-        out = await self.apply(prepared, records)
-        current.written = True
-        current.applied.set()
-        if previous is not None:
-            await asyncio.wait({previous.task})  # published and committed in order
-            self._check(previous, ended=True)
-        await self.deliver(out, records)
-        await commit_batch(self.consumer(), next_offsets(records))
+        with tracing.batch(records, self.traced_as, self.group):
+            with tracing.step("decode"):
+                prepared = await self.prepare(records)
+            if previous is not None:
+                await previous.applied.wait()  # applied in order: reads see the previous writes
+                self._check(previous, ended=False)
+            with tracing.step("store"):
+                out = await self.apply(prepared, records)
+            current.written = True
+            current.applied.set()
+            if previous is not None:
+                await asyncio.wait({previous.task})  # published and committed in order
+                self._check(previous, ended=True)
+            with tracing.step("produce"):
+                await self.deliver(out, records)
+            with tracing.step("commit"):
+                await commit_batch(self.consumer(), next_offsets(records))
 
     def _check(self, previous: _InFlight, *, ended: bool) -> None:
         """Raise when the previous batch failed: going on would commit past its records."""

@@ -51,6 +51,7 @@ from services.common.pipeline import next_offsets
 from services.common.progress import Note, Plan, ProgressLedger, Seen, Stream, Where
 from services.common.records import OutRecord
 from services.common.store import upsert_guarded
+from services.common.tracing import TRACEPARENT, record_trace, tracing_records
 from services.common.watermarks import raise_watermarks
 
 if TYPE_CHECKING:
@@ -114,6 +115,9 @@ class _Entity:
     state: BaseModel | None = None
     dumped: dict[str, Any] | None = None
     correlation_id: str | None = None
+    #: The trace its reporting event continues: the last of its records that carried one
+    #: (`services.common.tracing`).
+    trace: str | None = None
     #: What the last (successful) reduction applied and skipped, for the metrics.
     fresh: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
@@ -287,6 +291,7 @@ class ProjectionEngine:
         entities: dict[str, _Entity] = {}
         unprefixed = self.settings.unprefixed
         topic_of: dict[str, str] = {}
+        traced = sources is not None and tracing_records()
         for index, event in enumerate(events):
             kind = self.kinds[event.event_type]  # type: ignore[attr-defined]
             code = event.municipality_code
@@ -306,6 +311,8 @@ class ProjectionEngine:
             if entity is None:
                 entity = entities[key] = _Entity(kind, doc_id, code, entity_id, topic)
             entity.events.append(event)
+            if traced and (trace := record_trace(record)) is not None:
+                entity.trace = trace
             if streams is None:
                 continue
             seen = streams.get((code, topic))
@@ -512,6 +519,7 @@ class ProjectionEngine:
             self.settings.topic(topics.REPORTING),
             entity.municipality_code.encode(),
             compact_json(envelope),
+            {TRACEPARENT: entity.trace} if entity.trace is not None else {},
         )
 
     def _progress_record(self, stream: Stream, note: Note, now: str) -> OutRecord:

@@ -30,6 +30,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common import tracing
 from services.common.auth import Access, responses
 from services.common.collector import settle_garbage_collector
 from services.common.connections import kafka_connection, wait_for_servers
@@ -420,7 +421,8 @@ def attach_consumer(runtime: Runtime, steps: BatchSteps,
     runtime.steps = steps
     settings = runtime.settings
     runtime.pipeline = pipeline = BatchPipeline(
-        steps.prepare, runtime.apply, runtime.deliver, lambda: getattr(runtime.subscriber, "consumer", None))
+        steps.prepare, runtime.apply, runtime.deliver, lambda: getattr(runtime.subscriber, "consumer", None),
+        traced_as=settings.service, group=settings.group_id)
 
     async def consume(message: KafkaMessage) -> None:
         await pipeline.submit(list(message.raw_message))
@@ -574,9 +576,13 @@ class _Server(uvicorn.Server):
 def serve(app: FastAPI, settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully (finish and commit the batch)."""
     configure_logging(settings.service, settings.log_level, settings.log_file)
+    tracing.configure(settings.service)
     config = uvicorn.Config(app, host=settings.http_host, port=settings.port, log_config=None,
                             access_log=False, timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S))
-    _Server(config).run()
+    try:
+        _Server(config).run()
+    finally:
+        tracing.shutdown()  # the last spans exported before the process ends
 
 
 def projection_service(

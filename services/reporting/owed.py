@@ -40,6 +40,8 @@ class Touched:
     republish: set[str] = field(default_factory=set)
     correlation_id: str | None = None
     progressed: bool = False
+    #: The trace its summaries continue: the last record for it that carried one.
+    trace: str | None = None
 
     def add(self, other: Touched) -> None:
         """Merge `other` (what a later batch touched) into this."""
@@ -50,6 +52,8 @@ class Touched:
         self.republish |= other.republish
         if other.correlation_id is not None:
             self.correlation_id = other.correlation_id
+        if other.trace is not None:
+            self.trace = other.trace
 
 
 def merge_moves(first: Move | None, second: Move | None) -> Move | None:

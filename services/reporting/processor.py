@@ -40,6 +40,7 @@ from services.common.dlq import report_rejections
 from services.common.pipeline import next_offsets
 from services.common.projection import PIECE_RECORDS, split_batch_in_pieces
 from services.common.records import OutRecord
+from services.common.tracing import TRACEPARENT, record_trace, tracing_records
 from services.reporting.domain.lifecycle import (
     INPUT_TOPICS,
     Progress,
@@ -93,6 +94,9 @@ class Decoded:
     #: While decoding: per (municipality, input topic), the greatest `through` heard so far
     #: and the last record's word (folded into `progress` at the end, see `_merge_progress`).
     heard: dict[tuple[str, str], tuple[datetime | None, StreamProgress]] = field(default_factory=dict)
+    #: Per municipality, the trace its summaries continue (`services.common.tracing`): that
+    #: of the batch's last record for it that carried one.
+    traces: dict[str, str] = field(default_factory=dict)
 
 
 class Newest(NamedTuple):
@@ -164,8 +168,12 @@ class SummaryProcessor:
     async def prepare(self, records: list[ConsumerRecord]) -> Decoded:
         """Decode a batch (CPU only): it runs, a piece at a time, while the previous batch is
         being applied."""
-        valid, rejected = await split_batch_in_pieces(records, self.settings)
+        sources: list[ConsumerRecord] | None = [] if tracing_records() else None
+        valid, rejected = await split_batch_in_pieces(records, self.settings, sources)
         decoded = Decoded(dead_letters=report_rejections(rejected, self.settings, self.metrics))
+        for index, record in enumerate(sources or ()):
+            if (trace := record_trace(record)) is not None:
+                decoded.traces[valid[index].municipality_code] = trace
         ends = next_offsets(records)
         decoded.partitions = set(ends)
         decoded.ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
@@ -228,6 +236,8 @@ class SummaryProcessor:
         for command in decoded.commands:
             entry = touched[command.municipality_code]
             (entry.final if command.data.final else entry.republish).add(command.data.period)
+        for code, trace in decoded.traces.items():
+            touched[code].trace = trace
         moves = await self._replicate(decoded.states, touched)
         released = await self._note_progress(decoded, touched)
         self.batches_written += 1
@@ -447,7 +457,7 @@ class SummaryProcessor:
                               held=bool(held))
             if decision is not None:
                 data = data.model_copy(update={"status": decision.status, "revision": decision.revision})
-                to_publish.append(self._summary_doc(code, data, key, entry.correlation_id))
+                to_publish.append(self._summary_doc(code, data, key, entry.correlation_id, entry.trace))
             computed[period.name] = data
         await self._note_held(code, waiting_for)
         return to_publish
@@ -536,7 +546,8 @@ class SummaryProcessor:
         return sorted(dirty)
 
     def _summary_doc(
-        self, code: str, data: SummaryData, key: str, correlation_id: str | None
+        self, code: str, data: SummaryData, key: str, correlation_id: str | None,
+        trace: str | None = None,
     ) -> dict[str, Any]:
         event_id = uuid.uuid5(SUMMARY_NAMESPACE, f"{code}/{data.period}/{data.status}/{data.revision}/{key}")
         payload = data.model_dump(mode="json")
@@ -555,6 +566,7 @@ class SummaryProcessor:
             "status": data.status.value, "revision": data.revision, "figures_key": key,
             "data": payload, "pending": True,
             "envelope": json.dumps(envelope, separators=(",", ":")),
+            "trace": trace,
         }
 
     async def _publish(self, docs: list[dict[str, Any]]) -> None:
@@ -579,8 +591,9 @@ class SummaryProcessor:
         self.maybe_pending = False
 
     def _record(self, doc: dict[str, Any]) -> OutRecord:
+        trace = doc.get("trace")
         return OutRecord(self.settings.topic(topics.SUMMARIES), doc["municipality_code"].encode(),
-                         doc["envelope"].encode())
+                         doc["envelope"].encode(), {TRACEPARENT: trace} if trace else {})
 
 
 def _stored_data(doc: dict[str, Any] | None) -> SummaryData | None:
