@@ -71,15 +71,18 @@ fuzz: $(STAMP)
 		-artifact_prefix=run/fuzz/crashes/ run/fuzz/corpus 2>&1 | grep -v "^#[0-9]" | tail -n 25
 	@test -z "$$(ls run/fuzz/crashes)" || { echo "fuzzing found a failure: run/fuzz/crashes/"; exit 1; }
 
+## Debian's chromium, and poppler-utils for pdftoppm (the report PDF's first page as PNG)
 chromium:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@{ command -v chromium && command -v pdftoppm; } >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium poppler-utils; }
 
 ## make stunnel: Debian's stunnel4, the TLS terminator of the TLS/SASL tests (installed as root with
 ## apt-get; elsewhere it says why, and those tests skip with that reason)
 stunnel:
 	@tools/ensure-stunnel
 
-## make test-browser: install Debian's chromium, then run the browser test
+## make test-browser: install Debian's chromium (and pdftoppm), then run the browser tests: the
+## sign-in and report flow, axe-core's WCAG 2.1 AA rules, keyboard-only sign-in, the report PDF
 test-browser: $(STAMP) chromium
 	@$(PY) -m pytest -m browser $(PYTEST_ARGS)
 

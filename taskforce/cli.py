@@ -23,6 +23,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Coroutine, Iterable
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -201,17 +202,27 @@ def summaries(
     console.print(LEGEND, style="dim")
 
 
+class ReportFormat(StrEnum):
+    """What `taskforce reports` writes."""
+
+    html = "html"
+    pdf = "pdf"
+
+
 @app.command()
 def reports(
     municipality: Annotated[str, typer.Option("--municipality", "-m", help="Three-digit code.")],
-    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory for the HTML files.")] = Path(
-        "reports"),
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory for the report files.")] = (
+        Path("reports")),
+    report_format: Annotated[ReportFormat, typer.Option(
+        "--format", help="html (self-contained, with charts) or pdf (tagged PDF/UA-1, A4).")] = (
+        ReportFormat.html),
     api: ApiUrl = None,
     token: Token = None,
 ) -> None:
-    """Write every period's committee report of a municipality as `<code>-<period>.html`."""
+    """Write every period's committee report of a municipality as `<code>-<period>.html` (or `.pdf`)."""
     (code,) = _codes([municipality])
-    paths = _run(write_reports(_api(api, token), code, out))
+    paths = _run(write_reports(_api(api, token), code, out, report_format.value))
     if not paths:
         _console().print(f"No summaries yet for {code}: no reports written.")
     for path in paths:

@@ -91,7 +91,7 @@ class Api:
         if response.status_code == 403:
             raise ApiError(f"the token may not read {path} (403): it is for another municipality")
         if response.status_code >= 400 and response.status_code != 404:
-            raise ApiError(f"GET {path} answered {response.status_code}")
+            raise ApiError(f"GET {path} answered {response.status_code}{_detail(response)}")
         return response
 
     async def periods(self, client: httpx.AsyncClient, code: str) -> list[dict[str, Any]]:
@@ -131,8 +131,23 @@ async def latest_summaries(api: Api, codes: Iterable[str] | None,
     return rows
 
 
-async def write_reports(api: Api, code: str, out_dir: Path) -> list[Path]:
-    """Fetch every period's committee report of the municipality into `<code>-<period>.html`."""
+def _detail(response: httpx.Response) -> str:
+    """": <the error's detail>" when the API said why (FastAPI's {"detail": "..."}), else ""."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {detail}" if isinstance(detail, str) and detail else ""
+
+
+#: The report formats: the route's suffix and the file's extension.
+REPORT_FORMATS = {"html": ("", "html"), "pdf": (".pdf", "pdf")}
+
+
+async def write_reports(api: Api, code: str, out_dir: Path, report_format: str = "html") -> list[Path]:
+    """Fetch every period's committee report of the municipality into `<code>-<period>.html`
+    (`report_format` "pdf": `…/report.pdf` into `<code>-<period>.pdf`)."""
+    suffix, extension = REPORT_FORMATS[report_format]
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     gate = asyncio.Semaphore(REPORT_CONCURRENCY)
     async with api.client() as client:
@@ -140,10 +155,10 @@ async def write_reports(api: Api, code: str, out_dir: Path) -> list[Path]:
 
         async def one(period: str) -> Path | None:
             async with gate:
-                response = await api.get(client, f"/municipalities/{code}/summaries/{period}/report")
+                response = await api.get(client, f"/municipalities/{code}/summaries/{period}/report{suffix}")
             if response.status_code == 404:
                 return None
-            path = out_dir / f"{code}-{period}.html"
+            path = out_dir / f"{code}-{period}.{extension}"
             await asyncio.to_thread(path.write_bytes, response.content)
             return path
 

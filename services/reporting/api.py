@@ -1,4 +1,5 @@
-"""The reporting HTTP API: summaries as JSON, the committee report as HTML, browser sign-in.
+"""The reporting HTTP API: summaries as JSON, the committee report as HTML and PDF, browser
+sign-in.
 
 Every case-data route depends on `case_data_or_session` (a bearer token or a browser session
 whose scope holds the code; 401/403 before the path is validated); the index and
@@ -38,6 +39,7 @@ from services.reporting.domain.course import completion
 from services.reporting.domain.reviews import phase_means, rereview_changes
 from services.reporting.replica import KINDS, Replica
 from services.reporting.report import IndexEntry, ReportInput, render_index, render_login, render_report
+from services.reporting.report import pdf as report_pdf
 from services.reporting.report import safe_next as safe_next_url
 
 UNKNOWN = "Ukendt adgangsnøgle."
@@ -117,9 +119,8 @@ def router(replica: Replica, access: Access) -> APIRouter:
             raise HTTPException(404, "no summary for that period")
         return {"municipality_code": code, **doc["data"]}
 
-    @data.get("/municipalities/{code}/summaries/{period}/report", response_class=HTMLResponse)
-    async def get_report(code: MunicipalityCode, period: PeriodName) -> HTMLResponse:
-        """The committee report (Danish, self-contained HTML with charts)."""
+    async def report_input(code: str, period: str) -> ReportInput:
+        """What the period's committee report shows; 404 without a summary for it."""
         stored = await replica.summaries(code)
         if period not in stored:
             raise HTTPException(404, "no summary for that period")
@@ -127,14 +128,33 @@ def router(replica: Replica, access: Access) -> APIRouter:
         selected = next(s for s in summaries if s.period == period)
         reviews = await replica.reviews(code)
         the_period = Period.parse(period)
-        report_input = ReportInput(
+        return ReportInput(
             municipality_code=code, summaries=summaries, period=period,
             phase_means=phase_means(reviews, the_period, as_of(the_period, selected.as_of)),
             rereview_changes=rereview_changes(reviews),
             course_completed_on=await completed_on(replica, code, selected),
         )
-        html = await asyncio.to_thread(render_report, report_input)
+
+    @data.get("/municipalities/{code}/summaries/{period}/report", response_class=HTMLResponse)
+    async def get_report(code: MunicipalityCode, period: PeriodName) -> HTMLResponse:
+        """The committee report (Danish, self-contained HTML with charts)."""
+        html = await asyncio.to_thread(render_report, await report_input(code, period))
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @data.get("/municipalities/{code}/summaries/{period}/report.pdf", response_class=Response,
+              responses={200: {"content": {"application/pdf": {}},
+                               "description": "The committee report as a tagged PDF (PDF/UA-1)"},
+                         503: {"description": "PDFs cannot be rendered on this server (WeasyPrint "
+                                              "or Pango missing); the HTML report still works"}})
+    async def get_report_pdf(code: MunicipalityCode, period: PeriodName) -> Response:
+        """The committee report as PDF (PDF/UA-1, tagged, Danish; A4 with page numbers, "KLADDE"
+        on every page of a draft): the HTML report laid out for print. 503 where WeasyPrint or
+        the Pango library it needs is missing."""
+        if report_pdf.unavailable() is not None:
+            raise HTTPException(503, report_pdf.unavailable_message())
+        pdf = await asyncio.to_thread(report_pdf.render_report_pdf, await report_input(code, period))
+        return Response(pdf, media_type="application/pdf", headers={
+            "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="{code}-{period}.pdf"'})
 
     @api.get("/municipalities", response_model=MunicipalityList,
              responses={**responses.UNAUTHORIZED, **responses.UNAVAILABLE})

@@ -5,6 +5,10 @@ the CDP connection; without either the browser tests are skipped with the reason
 runs as a child of the test with a fresh profile and the flags this machine needs (no
 sandbox as root, no background networking: the network is closed), on a free debugging
 port it reports through `DevToolsActivePort`.
+
+The accessibility checks inject axe-core (Deque, MPL-2.0), fetched from the npm registry's
+tarball when first needed, checked against the integrity the registry publishes for that
+version (pinned below) and cached in `run/cache/`; it is never committed.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
+import io
 import itertools
 import json
 import math
 import os
 import shutil
 import signal
+import tarfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,6 +33,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
+AXE_VERSION = "4.14.1"
+AXE_TARBALL = f"https://registry.npmjs.org/axe-core/-/axe-core-{AXE_VERSION}.tgz"
+#: The npm registry's `dist.integrity` of that tarball.
+AXE_INTEGRITY = ("sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37O"
+                 "gudVGtQ==")
+#: The rules the report, the index and the sign-in page must pass with no violation.
+WCAG_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 CHROMIUM_CANDIDATES = ("chromium", "/usr/bin/chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -177,12 +192,42 @@ class Page:
         await self.click(selector, navigates=False)
         await self.send("Input.insertText", {"text": text})
 
+    async def type_text(self, text: str) -> None:
+        """Type into whatever has the keyboard focus."""
+        await self.send("Input.insertText", {"text": text})
+
+    async def press_tab(self, *, shift: bool = False) -> None:
+        for kind in ("rawKeyDown", "keyUp"):
+            await self.send("Input.dispatchKeyEvent", {"type": kind, "key": "Tab", "code": "Tab",
+                                                       "windowsVirtualKeyCode": 9,
+                                                       "modifiers": 8 if shift else 0})
+
     async def press_enter(self) -> None:
         since = self.mark()
         for kind in ("keyDown", "keyUp"):
             await self.send("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter",
                                                        "windowsVirtualKeyCode": 13, "text": "\r"})
         await self.loaded(since)
+
+    async def focused(self) -> str:
+        """What has the keyboard focus: `tag#id`, `a[href]` for a link, or the tag."""
+        return await self.evaluate(
+            "(() => { const e = document.activeElement; if (!e) return '';"
+            " if (e.id) return e.tagName.toLowerCase() + '#' + e.id;"
+            " if (e.tagName === 'A') return 'a[' + e.getAttribute('href') + ']';"
+            " return e.tagName.toLowerCase(); })()")
+
+    async def axe_violations(self, source: str) -> list[str]:
+        """axe-core's WCAG 2.0/2.1 A and AA rules on the current page: one line per violation
+        (rule, impact, what to fix, the elements), none when the page passes."""
+        if not await self.evaluate("typeof window.axe === 'object'"):
+            await self.evaluate(source + "\n;true")
+        result = await self.evaluate(
+            "axe.run(document, {runOnly: {type: 'tag', values: " + json.dumps(list(WCAG_TAGS)) + "},"
+            " resultTypes: ['violations']}).then(r => r.violations.map(v => v.id + ' (' + v.impact"
+            " + '): ' + v.help + ' -- ' + v.nodes.map(n => n.target.join(' ') + ': '"
+            " + (n.failureSummary || '').replace(/\\s+/g, ' ')).join(' | ')))")
+        return list(result)
 
     async def screenshot(self, path: Path, *, full_page: bool = True, until: str | None = None) -> Path:
         """The whole page, or the viewport (full_page=False), or the page from its top down to
@@ -287,6 +332,41 @@ async def launch(executable: str, workdir: Path) -> AsyncIterator[Page]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # the group this test started, by its id
             await process.wait()
+
+
+def _axe_download(cache: Path) -> str:
+    """axe.min.js of AXE_VERSION: from the cache, else from the npm registry, checked."""
+    import httpx
+
+    target = cache / f"axe-core-{AXE_VERSION}" / "axe.min.js"
+    if target.exists():
+        return target.read_text(encoding="utf-8")
+    response = httpx.get(AXE_TARBALL, timeout=60, follow_redirects=True)
+    response.raise_for_status()
+    algorithm, expected = AXE_INTEGRITY.split("-", 1)
+    got = base64.b64encode(hashlib.new(algorithm, response.content).digest()).decode()
+    if got != expected:
+        raise RuntimeError(f"{AXE_TARBALL}: integrity {algorithm}-{got}, expected {AXE_INTEGRITY}")
+    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as tar:
+        member = tar.extractfile("package/axe.min.js")
+        assert member is not None
+        source = member.read().decode("utf-8")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(source, encoding="utf-8")
+    tmp.replace(target)
+    return source
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script (see the module's docstring); skipped with the reason if unreachable."""
+    import httpx
+
+    try:
+        return _axe_download(ROOT / "run" / "cache")
+    except httpx.HTTPError as exc:
+        pytest.skip(f"axe-core {AXE_VERSION} could not be fetched from the npm registry: {exc}")
 
 
 @pytest.fixture
