@@ -31,7 +31,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -206,7 +205,7 @@ class ProjectionEngine:
         self.metrics = metrics
         self.kinds = kinds
         self.source = f"taskforce.{settings.service}"
-        self.batches_written = 0
+        self.batches_written = 0  #: batches whose entity writes landed
         #: The documents written last, by "<collection>/<_id>"; least recently used first.
         self.recent: OrderedDict[str, _Written] = OrderedDict()
         self.progress = ProgressLedger(db)
@@ -274,8 +273,6 @@ class ProjectionEngine:
                                     self.progress.save(plan.changed))
         self._count(entities.values())
         self.batches_written += 1
-        if self.settings.crash_after_write == self.batches_written:
-            os._exit(137)  # test-only fault hook: die after the write, before the commit
         spelled = {code: mark.isoformat() for code, mark in marks.items()}
         progress = self._spelled_progress(entities.values(), plan)
         out.extend(self._reporting_record(e, spelled[e.municipality_code], now, progress[i])

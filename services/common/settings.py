@@ -74,8 +74,6 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(default=False, alias="TASKFORCE_SECURE_COOKIES")
     #: Audit events waiting for the producer; past this they are counted and logged, not sent.
     audit_queue_size: int = Field(default=10_000, ge=1, alias="TASKFORCE_AUDIT_QUEUE_SIZE")
-    #: Test-only fault hook: exit hard after the N-th batch's store write, before its commit.
-    crash_after_write: int | None = Field(default=None, alias="TASKFORCE_CRASH_AFTER_WRITE")
 
     # Secured connections (docs/operations.md, "Connecting to a managed Kafka and MongoDB").
     # Kafka: every client takes its arguments from services.common.connections.kafka_connection.

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 import uuid
 from collections import defaultdict
@@ -129,7 +128,6 @@ class SummaryProcessor:
         self.maybe_pending = True
         #: During a rebuild's replay only the replica is written; summaries wait for the end.
         self.replaying = False
-        self.batches_written = 0
         self.owed = OwedSummaries(settings.summary_max_delay_ms / 1000)
         #: Partitions whose stored notes of owed summaries were read since partitions last moved.
         self.recovered: set[Partition] = set()
@@ -240,9 +238,6 @@ class SummaryProcessor:
             touched[code].trace = trace
         moves = await self._replicate(decoded.states, touched)
         released = await self._note_progress(decoded, touched)
-        self.batches_written += 1
-        if self.settings.crash_after_write == self.batches_written:
-            os._exit(137)  # test-only fault hook: after the state writes, before summaries and commit
         if self.replaying:
             return list(decoded.dead_letters)
         await self._recover(decoded.partitions)

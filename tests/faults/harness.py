@@ -142,14 +142,18 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, **extra_env: str) -> None:
+    def start(self, crash_after_write: int | None = None, **extra_env: str) -> None:
+        """Start the service; with `crash_after_write` N, under the harness's fault that ends the
+        process after its N-th batch write, before that batch's commit (crash_after_write.py)."""
         assert self.process is None or self.process.poll() is not None, f"{self.name} still running"
         self.runs += 1
         stem = self.log_dir / f"{self.name}.run{self.runs}"
         env = {**self.env, "TASKFORCE_LOG_FILE": f"{stem}.log", **extra_env}
+        module = [f"services.{self.service}"] if crash_after_write is None else [
+            "tests.faults.crash_after_write", self.service, str(crash_after_write)]
         with open(f"{stem}.out", "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.service}"], cwd=ROOT, env=env, stdout=out,
+                [sys.executable, "-m", *module], cwd=ROOT, env=env, stdout=out,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def alive(self) -> bool:

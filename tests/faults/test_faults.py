@@ -133,16 +133,16 @@ async def test_hard_kills_lose_and_double_nothing(clusters: Any) -> None:
     figures: dict[str, Any] = {}
     harness.FIGURES["1 hard kills"] = figures
     cluster = clusters("kills", TASKFORCE_BATCH_MAX_RECORDS="100")
-    # TASKFORCE_CRASH_AFTER_WRITE=N: the run dies after its N-th batch write, before the offset
-    # commit. Each start of a service takes the next value from its queue; reporting's hook is
-    # exercised in phase 3.
-    hooks = {"intake": ["2"], "analysis": ["1"], "followup": ["1"], "reporting": []}
+    # crash_after_write=N: the run dies after its N-th batch write, before the offset commit
+    # (the harness's fault, tests/faults/crash_after_write.py). Each start of a service takes
+    # the next value from its queue; reporting's is exercised in phase 3.
+    hooks = {"intake": [2], "analysis": [1], "followup": [1], "reporting": []}
     hook_crashes: Counter[str] = Counter()
     unexpected: list[str] = []
 
     def start(proc: harness.ServiceProcess) -> None:
         queue = hooks[proc.service]
-        proc.start(**({"TASKFORCE_CRASH_AFTER_WRITE": queue.pop(0)} if queue else {}))
+        proc.start(crash_after_write=queue.pop(0) if queue else None)
 
     for service in SERVICES:
         start(cluster.add(service))
@@ -219,7 +219,7 @@ async def test_hard_kills_lose_and_double_nothing(clusters: Any) -> None:
     # Phase 3: reporting's own crash window, after its state write and before its summaries.
     # (a) SIGKILL the moment the held-back meeting's state lands in reporting's store (watched
     #     there: a timing aid only, the verdict still comes from the summaries topic);
-    # (b) reporting's TASKFORCE_CRASH_AFTER_WRITE=1 on the next one.
+    # (b) reporting's crash_after_write=1 on the next one.
     await wait_settled(cluster, SETTLE_TIMEOUT, watch=supervise)
     reporting = cluster.get("reporting")
     window: list[str] = []
@@ -242,7 +242,7 @@ async def test_hard_kills_lose_and_double_nothing(clusters: Any) -> None:
             start(reporting)
             await wait_settled(cluster, SETTLE_TIMEOUT, watch=supervise)
     reporting.terminate()
-    reporting.start(TASKFORCE_CRASH_AFTER_WRITE="1")
+    reporting.start(crash_after_write=1)
     await wait_ready([reporting])
     crashed_before = hook_crashes["reporting"]
     await publish(cluster, tail)
@@ -263,7 +263,7 @@ async def test_hard_kills_lose_and_double_nothing(clusters: Any) -> None:
                         f"and summary writes: {window}")
     assert not unexpected, unexpected
     assert_equal_to_reference(diff)
-    assert reporting_hook, ("reporting ignores TASKFORCE_CRASH_AFTER_WRITE: its crash window between "
+    assert reporting_hook, ("reporting survived crash_after_write: its crash window between "
                             "state write and commit is not exercised by the hook")
     assert hook_crashes == Counter({"intake": 1, "analysis": 1, "followup": 1, "reporting": 1}), hook_crashes
     assert all(sigkills[s] + hook_crashes[s] >= 3 for s in SERVICES), (sigkills, hook_crashes)

@@ -103,12 +103,11 @@ async def test_a_failed_watermark_raise_still_lets_the_chunk_write_finish() -> N
 async def test_apply_hands_the_moves_to_the_recomputation(monkeypatch: pytest.MonkeyPatch) -> None:
     replica = OverlapReplica(chunks=1)
     processor = processor_over(replica)
-    processor.maybe_pending, processor.replaying, processor.batches_written = False, False, 0
+    processor.maybe_pending, processor.replaying = False, False
     processor.owed, processor.recovered = OwedSummaries(max_delay=1.0), set()
     processor.partition_of, processor.unheard_holding, processor.input_ends = {}, {}, {}
     processor.ends_reading = None
     processor.input_applied, processor.handed = {}, {}
-    processor.settings = type("S", (), {"crash_after_write": None})()  # type: ignore[assignment]
     seen: dict[str, Any] = {}
 
     async def refresh(code: str, entry: Any, move: Any) -> list[dict[str, Any]]:
