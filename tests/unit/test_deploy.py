@@ -488,11 +488,46 @@ def test_topic_job_connects_like_the_services() -> None:
 # ----------------------------------------------------------------------------- compose
 
 
+#: Images with no shell or HTTP client inside (distroless), whose compose health check is
+#: Compose's explicit "NONE"; nothing may wait for them to be healthy.
+NO_CLIENT_INSIDE = {"otel-collector"}
+
+
 def test_compose_every_service_has_image_and_healthcheck() -> None:
     services = compose()["services"]
     for name, service in services.items():
         assert "image" in service or "build" in service, name
-        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        test = service.get("healthcheck", {}).get("test")
+        assert test, f"{name} has no healthcheck"
+        assert (test == ["NONE"]) == (name in NO_CLIENT_INSIDE), (name, test)
+    for name, service in services.items():
+        for needed, condition in (service.get("depends_on") or {}).items():
+            if needed in NO_CLIENT_INSIDE:
+                assert condition["condition"] != "service_healthy", (name, needed)
+
+
+def test_compose_traces_go_through_the_collector_to_jaeger() -> None:
+    """Every service exports OTLP/HTTP to the collector; the collector receives on that port
+    and forwards to Jaeger's OTLP/gRPC port; Jaeger's UI is on loopback only."""
+    doc = compose()
+    services = doc["services"]
+    env = doc["x-taskforce-env"]
+    endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"]  # `${VAR-default}`: an empty VAR switches off
+    assert re.fullmatch(r"\$\{OTEL_EXPORTER_OTLP_ENDPOINT-http://otel-collector:4318\}", endpoint), endpoint
+    assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+    assert 0 < float(compose_default(env["OTEL_TRACES_SAMPLER_ARG"])) <= 1
+    for name in (*PORTS, "gateway"):
+        assert services[name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+    collector = services["otel-collector"]
+    mounted = {v.split(":")[1]: DEPLOY / v.split(":")[0] for v in collector["volumes"]}
+    config_path = next(a.split("=", 1)[1] for a in collector["command"] if a.startswith("--config="))
+    config = load_yaml(mounted[config_path])
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
+    exporters = config["service"]["pipelines"]["traces"]["exporters"]
+    assert [config["exporters"][e]["endpoint"] for e in exporters] == ["jaeger:4317"]
+    assert set(config["service"]["pipelines"]["traces"]["processors"]) <= set(config["processors"])
+    assert services["jaeger"]["environment"]["JAEGER_LISTEN_HOST"] == "0.0.0.0"
+    assert services["jaeger"]["ports"] == ["127.0.0.1:16686:16686"]
 
 
 @pytest.mark.parametrize("service", sorted(PORTS))
