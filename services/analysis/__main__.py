@@ -1,4 +1,4 @@
-from services.analysis.app import INPUT_TOPICS, create
+from services.analysis.app import create
 from services.common.cli import service_cli
 
-service_cli("analysis", create, INPUT_TOPICS)()
+service_cli("analysis", create)()

@@ -18,7 +18,7 @@ from services.common.settings import Settings, load_settings
 Factory = Callable[..., tuple[FastAPI, Runtime]]
 
 
-def service_cli(service: str, create: Factory, input_topics: list[str]) -> typer.Typer:
+def service_cli(service: str, create: Factory) -> typer.Typer:
     app = typer.Typer(add_completion=False, help=f"The taskforce {service} service.")
 
     @app.callback(invoke_without_command=True)

@@ -104,7 +104,6 @@ class Runtime:
     before_replay: Callable[[], None] | None = None
     after_replay: Callable[[], Awaitable[None]] | None = None
     outage: bool = False
-    batches: int = 0
     subscriber: Any = None
     #: Consumer lag per owned partition (services.common.lag), shown on /metrics.
     lag: LagTracker = field(default_factory=LagTracker)
@@ -166,7 +165,6 @@ class Runtime:
         started = time.perf_counter()
         await self._until_done(lambda: self.publish(applied.out), "publishing", len(records))
         seconds = applied.seconds + time.perf_counter() - started
-        self.batches += 1
         self.metrics.batch_size.labels(self.settings.service).observe(len(records))
         self.metrics.batch_seconds.labels(self.settings.service).observe(seconds)
         log.info("batch applied", extra={"records": len(records), "published": len(applied.out),

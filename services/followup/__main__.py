@@ -1,4 +1,4 @@
 from services.common.cli import service_cli
-from services.followup.app import INPUT_TOPICS, create
+from services.followup.app import create
 
-service_cli("followup", create, INPUT_TOPICS)()
+service_cli("followup", create)()

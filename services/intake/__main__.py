@@ -1,4 +1,4 @@
 from services.common.cli import service_cli
-from services.intake.app import INPUT_TOPICS, create
+from services.intake.app import create
 
-service_cli("intake", create, INPUT_TOPICS)()
+service_cli("intake", create)()

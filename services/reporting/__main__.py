@@ -1,4 +1,4 @@
 from services.common.cli import service_cli
-from services.reporting.app import INPUT_TOPICS, create
+from services.reporting.app import create
 
-service_cli("reporting", create, INPUT_TOPICS)()
+service_cli("reporting", create)()

@@ -159,10 +159,6 @@ class SummaryProcessor:
         self.held = None
         self.handed.clear()
 
-    async def apply_batch(self, records: list[ConsumerRecord]) -> list[OutRecord]:
-        """Both steps in sequence (tests and tools use this)."""
-        return await self.apply(await self.prepare(records))
-
     async def prepare(self, records: list[ConsumerRecord]) -> Decoded:
         """Decode a batch (CPU only): it runs, a piece at a time, while the previous batch is
         being applied."""

@@ -9,7 +9,6 @@ from services.reporting.report.render import (
     render_login,
     render_report,
     safe_next,
-    write_reports,
 )
 
 __all__ = [
@@ -19,5 +18,4 @@ __all__ = [
     "render_login",
     "render_report",
     "safe_next",
-    "write_reports",
 ]

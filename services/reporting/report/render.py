@@ -1,16 +1,14 @@
 """Render the committee report, the index of reports and the sign-in page as HTML.
 
-Pure functions of their inputs: no clock, no I/O except :func:`write_reports`. Templates are
+Pure functions of their inputs: no clock, no I/O. Templates are
 Jinja2 with autoescaping on; the only markup inserted unescaped is our own CSS and the SVG
 from :mod:`.charts` (whose text matplotlib and :func:`markupsafe.escape` escape).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -136,30 +134,6 @@ def render_index(entries: Sequence[IndexEntry], scope_label: str) -> str:
     return _env().get_template("index.html.j2").render(
         css=_css(), entries=rows, scope_label=scope_label,
         several=len({e.municipality_code for e in rows}) > 1)
-
-
-def write_reports(municipality_code: str, summaries: Sequence[SummaryData],
-                  out_dir: str | os.PathLike[str], *, periods: Iterable[str] | None = None,
-                  phase_means: Mapping[str, PhaseMeans] | None = None,
-                  rereview_changes: Mapping[str, Changes] | None = None) -> list[Path]:
-    """Write ``<code>-<period>.html`` for each period (default: every period given).
-
-    ``phase_means`` and ``rereview_changes`` are keyed by period. Files are replaced
-    atomically. Returns the paths written, oldest period first.
-    """
-    if not _CODE.fullmatch(municipality_code):
-        raise ValueError(f"not a municipality code: {municipality_code!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    wanted = sorted(set(periods) if periods is not None else {s.period for s in summaries})
-    written: list[Path] = []
-    for period in wanted:
-        html = render_report(ReportInput(
-            municipality_code=municipality_code, summaries=summaries, period=period,
-            phase_means=(phase_means or {}).get(period),
-            rereview_changes=(rereview_changes or {}).get(period)))
-        written.append(_write_atomic(out / f"{municipality_code}-{period}.html", html))
-    return written
 
 
 def safe_next(next_url: str | None) -> str:
@@ -371,15 +345,3 @@ def _css() -> Markup:
     if "</" in css:
         raise ValueError("report.css must not contain '</'")
     return Markup(css)
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -3,12 +3,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
 from schemas.summary import SummaryData
-from services.reporting.report import ReportInput, render_report, write_reports
+from services.reporting.report import ReportInput, render_report
 
 pytestmark = pytest.mark.unit
 
@@ -195,20 +194,3 @@ def test_accessible_self_contained_markup(history: list[SummaryData]) -> None:
 
 def test_report_is_deterministic(history: list[SummaryData]) -> None:
     assert report(history) == report(list(reversed(history)))
-
-
-def test_write_reports_writes_one_file_per_period(history: list[SummaryData],
-                                                  tmp_path: Path) -> None:
-    paths = write_reports("480", history, tmp_path / "out")
-    assert [p.name for p in paths] == ["480-2021H1.html", "480-2021H2.html", "480-2022H1.html"]
-    assert all(p.read_text(encoding="utf-8").startswith("<!doctype html>") for p in paths)
-    assert "1. halvår 2022" not in paths[0].read_text(encoding="utf-8")
-    only = write_reports("480", history, tmp_path / "out", periods=["2021H2"])
-    assert [p.name for p in only] == ["480-2021H2.html"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [p.name for p in paths]
-
-
-def test_write_reports_refuses_a_bad_code(history: list[SummaryData], tmp_path: Path) -> None:
-    with pytest.raises(ValueError):
-        write_reports("../480", history, tmp_path)
-    assert list(tmp_path.iterdir()) == []
