@@ -1,7 +1,9 @@
 """The AsyncAPI document of the contract, built with FastStream's own AsyncAPI support.
 
 A documentation-only `KafkaBroker` (never connected) declares one subscriber per consumed
-topic, typed with the payload that topic carries, and one publisher per produced topic;
+topic, typed with the payload that topic carries, and one publisher per produced topic (the
+topics and their payloads come from `schemas.catalogue`; the dead letters and the audit trail
+are declared here);
 FastStream then derives channels, operations, messages and payload schemas from the pydantic
 models. FastStream 0.7 has no place for Kafka message keys or message headers yet (see the
 TODO in `faststream.specification.asyncapi.v2_6_0.schema.message`), so `build_document`
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
 
@@ -25,10 +28,8 @@ from faststream.specification import AsyncAPI
 
 from schemas import topics
 from schemas.audit import AuditEvent
-from schemas.commands import SummaryRequested
-from schemas.events import ApplicationEvent, CaseReviewEvent, MilestoneEvent, NotificationEvent
-from schemas.reporting import REPORTING_SCHEMA_VERSION, ReportingEvent
-from schemas.summary import CommitteeSummaryPublished
+from schemas.catalogue import payload, topics_of
+from schemas.reporting import REPORTING_SCHEMA_VERSION
 
 TITLE = "taskforce"
 VERSION = "1.0.0"
@@ -64,82 +65,58 @@ def channel_id(topic: str, action: str) -> str:
     return f"{topic}:{action}"
 
 
+#: What the platform receives on each topic that carries a catalogued type (the payload comes
+#: from `schemas.catalogue`: every input, command and internal type is received by a service).
+_RECEIVED: dict[str, str] = {
+    topics.APPLICATIONS: "Applications for a course, decisions and course start and end, published "
+    f"by municipal systems; consumed by intake. {_INVALID}",
+    topics.NOTIFICATIONS: "Notifications of concern (underretninger): receipt and assessment, in "
+    f"either order; consumed by intake. {_INVALID}",
+    topics.CASE_REVIEWS: f"Completed case reviews with ratings and legal findings; consumed by analysis. "
+    f"{_INVALID}",
+    topics.MILESTONES: "Development plans, milestone status updates and follow-up meetings; "
+    f"consumed by followup. An older milestone update never overwrites a newer one. {_INVALID}",
+    topics.COMMANDS: "Requests for a period's summary (draft or final); consumed by reporting. "
+    f"Commands do not move the watermark. {_INVALID}",
+    topics.REPORTING: "Internal reporting events (event-carried state transfer), consumed by "
+    "reporting into its replica; an older entity version never overwrites a newer one.",
+}
+#: What the platform sends on each topic that carries a catalogued internal or output type.
+_SENT: dict[str, str] = {
+    topics.REPORTING: "After every change, intake, analysis and followup publish the whole new "
+    "state of the entity that changed, its per-entity version and their watermark for "
+    "the municipality.",
+    topics.SUMMARIES: "Half-yearly committee summaries per municipality, published by reporting "
+    "as draft, final or revised (`source` = `taskforce.reporting`).",
+}
+
+
+def _documentation_handler(payload: Any) -> Callable[..., Coroutine[Any, Any, None]]:
+    """A subscriber function whose one parameter is typed with `payload` (FastStream reads the
+    payload schema from the annotation)."""
+    async def handler(event: Any) -> None:
+        """Documentation only."""
+
+    handler.__annotations__ = {"event": payload, "return": None}
+    return handler
+
+
 def build_broker() -> KafkaBroker:
     """A broker that only describes the topics: it is never started or connected."""
     broker = KafkaBroker(
         SERVER,
         description="Kafka-protocol broker; topic names may carry a deployment prefix.",
     )
-
-    @broker.subscriber(
-        topics.APPLICATIONS,
-        title=channel_id(topics.APPLICATIONS, RECEIVE),
-        description="Applications for a course, decisions and course start and end, published "
-        f"by municipal systems; consumed by intake. {_INVALID}",
-    )
-    async def applications(event: ApplicationEvent) -> None:
-        """Documentation only."""
-
-    @broker.subscriber(
-        topics.NOTIFICATIONS,
-        title=channel_id(topics.NOTIFICATIONS, RECEIVE),
-        description="Notifications of concern (underretninger): receipt and assessment, in "
-        f"either order; consumed by intake. {_INVALID}",
-    )
-    async def notifications(event: NotificationEvent) -> None:
-        """Documentation only."""
-
-    @broker.subscriber(
-        topics.CASE_REVIEWS,
-        title=channel_id(topics.CASE_REVIEWS, RECEIVE),
-        description=f"Completed case reviews with ratings and legal findings; consumed by analysis. "
-        f"{_INVALID}",
-    )
-    async def case_reviews(event: CaseReviewEvent) -> None:
-        """Documentation only."""
-
-    @broker.subscriber(
-        topics.MILESTONES,
-        title=channel_id(topics.MILESTONES, RECEIVE),
-        description="Development plans, milestone status updates and follow-up meetings; "
-        f"consumed by followup. An older milestone update never overwrites a newer one. {_INVALID}",
-    )
-    async def milestones(event: MilestoneEvent) -> None:
-        """Documentation only."""
-
-    @broker.subscriber(
-        topics.COMMANDS,
-        title=channel_id(topics.COMMANDS, RECEIVE),
-        description="Requests for a period's summary (draft or final); consumed by reporting. "
-        f"Commands do not move the watermark. {_INVALID}",
-    )
-    async def commands(event: SummaryRequested) -> None:
-        """Documentation only."""
-
-    @broker.subscriber(
-        topics.REPORTING,
-        title=channel_id(topics.REPORTING, RECEIVE),
-        description="Internal reporting events (event-carried state transfer), consumed by "
-        "reporting into its replica; an older entity version never overwrites a newer one.",
-    )
-    async def reporting(event: ReportingEvent) -> None:
-        """Documentation only."""
-
-    broker.publisher(
-        topics.REPORTING,
-        title=channel_id(topics.REPORTING, SEND),
-        description="After every change, intake, analysis and followup publish the whole new "
-        "state of the entity that changed, its per-entity version and their watermark for "
-        "the municipality.",
-        schema=ReportingEvent,
-    )
-    broker.publisher(
-        topics.SUMMARIES,
-        title=channel_id(topics.SUMMARIES, SEND),
-        description="Half-yearly committee summaries per municipality, published by reporting "
-        "as draft, final or revised (`source` = `taskforce.reporting`).",
-        schema=CommitteeSummaryPublished,
-    )
+    received = topics_of("input", "command", "internal")
+    sent = topics_of("internal", "output")
+    if set(received) != set(_RECEIVED) or set(sent) != set(_SENT):
+        raise ValueError("schemas.asyncapi: describe every topic of schemas.catalogue, and no other")
+    for topic in received:
+        broker.subscriber(topic, title=channel_id(topic, RECEIVE), description=_RECEIVED[topic])(
+            _documentation_handler(payload(topic)))
+    for topic in sent:
+        broker.publisher(topic, title=channel_id(topic, SEND), description=_SENT[topic],
+                         schema=payload(topic))
     broker.publisher(
         topics.DLQ,
         title=channel_id(topics.DLQ, SEND),

@@ -1,14 +1,16 @@
-"""The public input events of contract v1: four topics, eleven event types."""
+"""The public input events of contract v1: ten event types on four topics.
+
+Which type travels on which topic, and a valid example of each, is `schemas.catalogue`.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, model_validator
 
-from schemas import topics
 from schemas.common import MAX_LIST_ITEMS, EnvelopeFields, Frozen, Identifier, Text
 
 
@@ -244,42 +246,11 @@ class FollowupMeetingHeld(EnvelopeFields):
     data: FollowupMeetingHeldData
 
 
-ApplicationEvent = Annotated[
-    ApplicationSubmitted | ApplicationDecided | CourseStarted | CourseCompleted,
-    Field(discriminator="event_type"),
-]
-NotificationEvent = Annotated[
-    NotificationReceived | NotificationAssessed, Field(discriminator="event_type")
-]
-CaseReviewEvent = CaseReviewCompleted
-MilestoneEvent = Annotated[
-    DevelopmentPlanAdopted | MilestoneUpdated | FollowupMeetingHeld,
-    Field(discriminator="event_type"),
-]
+def __getattr__(name: str) -> Any:
+    """`INPUT_TYPES` (every public input type with its model and topic), a view of
+    `schemas.catalogue`: looked up on first use, since the catalogue imports this module."""
+    if name == "INPUT_TYPES":
+        from schemas.catalogue import INPUT_TYPES
 
-InputEvent = (
-    ApplicationSubmitted | ApplicationDecided | CourseStarted | CourseCompleted
-    | NotificationReceived | NotificationAssessed | CaseReviewCompleted
-    | DevelopmentPlanAdopted | MilestoneUpdated | FollowupMeetingHeld
-)
-
-#: Every public input event type, by its `event_type`, with the topic it belongs on.
-INPUT_TYPES: dict[str, tuple[type[EnvelopeFields], str]] = {
-    "application.submitted": (ApplicationSubmitted, topics.APPLICATIONS),
-    "application.decided": (ApplicationDecided, topics.APPLICATIONS),
-    "course.started": (CourseStarted, topics.APPLICATIONS),
-    "course.completed": (CourseCompleted, topics.APPLICATIONS),
-    "notification.received": (NotificationReceived, topics.NOTIFICATIONS),
-    "notification.assessed": (NotificationAssessed, topics.NOTIFICATIONS),
-    "case_review.completed": (CaseReviewCompleted, topics.CASE_REVIEWS),
-    "development_plan.adopted": (DevelopmentPlanAdopted, topics.MILESTONES),
-    "milestone.updated": (MilestoneUpdated, topics.MILESTONES),
-    "followup.meeting_held": (FollowupMeetingHeld, topics.MILESTONES),
-}
-
-TOPIC_ADAPTERS: dict[str, TypeAdapter[InputEvent]] = {
-    topics.APPLICATIONS: TypeAdapter(ApplicationEvent),
-    topics.NOTIFICATIONS: TypeAdapter(NotificationEvent),
-    topics.CASE_REVIEWS: TypeAdapter(CaseReviewEvent),
-    topics.MILESTONES: TypeAdapter(MilestoneEvent),
-}
+        return INPUT_TYPES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,12 +3,13 @@
     python -m schemas.generate           # (re)write schemas/jsonschema/*.json and asyncapi.json
     python -m schemas.generate --check   # exit 1 and list the stale files, write nothing
 
-One JSON Schema (draft 2020-12) per event type: the ten public input types, the command
-`summary.requested`, the output `committee_summary.published` and the internal `reporting.*`
-types. Each is `model_json_schema(mode="validation")` of the event's model with a stable
-`$id`, the event type as `title` and the topic it travels on. The AsyncAPI document comes
-from FastStream (see `schemas.asyncapi`). Output is deterministic - sorted keys, two-space
-indent, a trailing newline - so the checked-in files can be compared byte for byte.
+One JSON Schema (draft 2020-12) per event type of `schemas.catalogue`: the ten public input
+types, the command `summary.requested`, the output `committee_summary.published` and the
+internal `reporting.*` types. Each is `model_json_schema(mode="validation")` of the event's
+model with a stable `$id`, the event type as `title` and the topic it travels on. The
+AsyncAPI document comes from FastStream (see `schemas.asyncapi`). Output is deterministic -
+sorted keys, two-space indent, a trailing newline - so the checked-in files can be compared
+byte for byte.
 
 JSON Schema cannot say everything the models check: the CPR guard on every string, the
 256 KiB limit on a record value (the string and list limits are `maxLength` / `maxItems`), strict
@@ -27,13 +28,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas import topics
 from schemas.asyncapi import build_document
-from schemas.commands import SummaryRequested
-from schemas.common import SCHEMA_VERSION
-from schemas.events import INPUT_TYPES
-from schemas.reporting import REPORTING_SCHEMA_VERSION, REPORTING_TYPES
-from schemas.summary import CommitteeSummaryPublished
+from schemas.catalogue import BY_TYPE, CATALOGUE
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 JSONSCHEMA_DIR = PACKAGE_DIR / "jsonschema"
@@ -48,15 +44,9 @@ _REPORTING_DESCRIPTION = (
 
 
 def event_types() -> dict[str, tuple[type[BaseModel], str, int]]:
-    """Every event type of the contract with its model, topic and schema version, in a fixed order."""
-    types: dict[str, tuple[type[BaseModel], str, int]] = {
-        name: (model, topic, SCHEMA_VERSION) for name, (model, topic) in INPUT_TYPES.items()
-    }
-    types["summary.requested"] = (SummaryRequested, topics.COMMANDS, SCHEMA_VERSION)
-    types["committee_summary.published"] = (CommitteeSummaryPublished, topics.SUMMARIES, SCHEMA_VERSION)
-    for name, model in REPORTING_TYPES.items():
-        types[name] = (model, topics.REPORTING, REPORTING_SCHEMA_VERSION)
-    return types
+    """Every event type of the contract with its model, topic and schema version, in the
+    catalogue's order (a view of `schemas.catalogue.CATALOGUE`)."""
+    return {spec.event_type: (spec.model, spec.topic, spec.schema_version) for spec in CATALOGUE}
 
 
 def schema_id(event_type: str, version: int) -> str:
@@ -66,17 +56,16 @@ def schema_id(event_type: str, version: int) -> str:
 
 def json_schema(event_type: str) -> dict[str, Any]:
     """The JSON Schema of one event type, as generated from its pydantic model."""
-    model, topic, version = event_types()[event_type]
-    schema = model.model_json_schema(mode="validation")
-    description = schema.get("description") or (
-        _REPORTING_DESCRIPTION if topic == topics.REPORTING else ""
-    )
+    spec = BY_TYPE[event_type]
+    schema = spec.model.model_json_schema(mode="validation")
+    description = schema.get("description") or (_REPORTING_DESCRIPTION if spec.kind == "internal" else "")
     schema.update(
         {
             "$schema": DIALECT,
-            "$id": schema_id(event_type, version),
+            "$id": schema_id(event_type, spec.schema_version),
             "title": event_type,
-            "description": f"{description}\n\nTopic `{topic}`, record key = `municipality_code`.".strip(),
+            "description": f"{description}\n\nTopic `{spec.topic}`, record key = `municipality_code`."
+            .strip(),
         }
     )
     return schema
@@ -89,7 +78,8 @@ def render(document: Any) -> str:
 
 def artefacts() -> dict[Path, str]:
     """Every generated file's path and its fresh content; nothing is written."""
-    files = {JSONSCHEMA_DIR / f"{name}.json": render(json_schema(name)) for name in event_types()}
+    files = {JSONSCHEMA_DIR / f"{spec.event_type}.json": render(json_schema(spec.event_type))
+             for spec in CATALOGUE}
     files[ASYNCAPI_PATH] = render(build_document())
     return files
 

@@ -16,9 +16,9 @@ additions a reader of version 1 without them simply does not get: an event witho
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from schemas.common import EnvelopeFields, Frozen, Identifier, Timestamp
 from schemas.events import (
@@ -221,22 +221,3 @@ class ProgressReported(EnvelopeFields):
 
     event_type: Literal["reporting.progress"]
     data: StreamProgress
-
-
-ReportingEvent = Annotated[
-    CourseChanged | NotificationChanged | CaseReviewChanged | PlanChanged
-    | MilestoneChanged | MeetingChanged | ProgressReported,
-    Field(discriminator="event_type"),
-]
-
-REPORTING_TYPES: dict[str, type[EnvelopeFields]] = {
-    "reporting.course_changed": CourseChanged,
-    "reporting.notification_changed": NotificationChanged,
-    "reporting.case_review_changed": CaseReviewChanged,
-    "reporting.plan_changed": PlanChanged,
-    "reporting.milestone_changed": MilestoneChanged,
-    "reporting.meeting_changed": MeetingChanged,
-    "reporting.progress": ProgressReported,
-}
-
-REPORTING_ADAPTER: TypeAdapter[ReportingEvent] = TypeAdapter(ReportingEvent)

@@ -34,10 +34,10 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from schemas import topics
+from schemas.catalogue import BY_TYPE
 from schemas.decode import Rejection, decode
 from schemas.generate import JSONSCHEMA_DIR, event_types
 from schemas.periods import Period
-from schemas.rules import DIMENSIONS
 from services.common.secret_files import SettingsError
 from taskforce import access, publisher, settle, stack
 from taskforce import demo as demo_scenario
@@ -248,107 +248,10 @@ def _is_period(name: str) -> bool:
 
 # --- schema -------------------------------------------------------------------------------
 
-#: Per event type: occurred_at, source and data of its example (municipality 480, Nordfyn).
-_EXAMPLES: dict[str, tuple[str, str, dict[str, Any]]] = {}
-_AT = "2022-03-01T14:10:00+01:00"
-_RATINGS = {"assessment": 2, "intervention": 3, "follow_up": 2, "involvement": 3}
-_MILESTONE = {"milestone_id": "m-480-1-1", "title": "Fast underretningsteam etableret",
-              "due_on": "2020-10-01"}
-
-
-def _example(event_type: str, occurred_at: str, source: str, **data: Any) -> None:
-    _EXAMPLES[event_type] = (occurred_at, source, data)
-
-
-_example("application.submitted", "2019-11-21T10:00:00+01:00", "esdh.nordfyn", application_id="a-480-1",
-         reasons=["rising_caseload", "rising_notifications", "competence_gap"])
-_example("application.decided", "2019-12-17T11:00:00+01:00", "socialstyrelsen.taskforce",
-         application_id="a-480-1", decision="approved", expected_start="2020-02-01")
-_example("course.started", "2020-02-03T09:00:00+01:00", "socialstyrelsen.taskforce", course_id="c-480-1",
-         application_id="a-480-1", planned_end="2022-01-31")
-_example("course.completed", "2022-01-31T15:00:00+01:00", "socialstyrelsen.taskforce", course_id="c-480-1")
-_example("notification.received", "2022-03-01T09:30:00+01:00", "dubu.nordfyn",
-         notification_id="u-480-000001", child_ref="b-480-004711", reporter="school", urgent=False)
-_example("notification.assessed", _AT, "dubu.nordfyn", notification_id="u-480-000001",
-         outcome="advice_and_guidance")
-_example("case_review.completed", "2020-03-12T10:15:00+01:00", "taskforce.sagsgennemgang",
-         review_id="r-480-001", course_id="c-480-1", case_ref="sag-480-1234", phase="baseline",
-         ratings=_RATINGS, legal_findings=[{"code": "sel48.boernesamtale", "severity": "major"}])
-_example("development_plan.adopted", "2020-06-23T14:00:00+02:00", "udviklingsplan.nordfyn",
-         plan_id="up-480-1", course_id="c-480-1",
-         goals=[{"goal_id": "g-480-1", "title": "Rettidig håndtering af underretninger", "milestones": [
-             _MILESTONE,
-             {"milestone_id": "m-480-1-2", "title": "Månedlig ledelsesinformation", "due_on": "2021-03-01"},
-         ]}])
-_example("milestone.updated", "2020-09-14T10:00:00+02:00", "udviklingsplan.nordfyn", plan_id="up-480-1",
-         milestone_id="m-480-1-1", status="in_progress")
-_example("followup.meeting_held", "2020-08-04T13:30:00+02:00", "udviklingsplan.nordfyn",
-         plan_id="up-480-1", cases_rereviewed=3)
-_example("summary.requested", "2022-07-02T08:00:00+02:00", "taskforce.cli", period="2022H1", final=True)
-_example(
-    "committee_summary.published", "2022-07-15T00:00:05+02:00", "taskforce.reporting",
-    period="2022H1", status="final", revision=0, as_of="2022-07-01T00:00:00+02:00",
-    course={"status": "running", "course_id": "c-480-1", "started_on": "2021-02-01",
-            "planned_end": "2022-12-31", "month_of_course": 18},
-    notifications={"received": 10, "assessed": 9, "assessed_within_24h": 8, "share_within_24h": 0.8,
-                   "median_hours_to_assessment": 6.5, "overdue_unassessed": 1, "urgent_received": 2},
-    case_reviews={"completed": 6, "baseline": 4, "follow_up": 2,
-                  "mean_rating": dict(zip(DIMENSIONS, (2.5, 3.0, 2.17, 3.33), strict=True)),
-                  "share_meeting_standard": dict(zip(DIMENSIONS, (0.5, 0.67, 0.33, 0.83), strict=True)),
-                  "legal_findings": {"major": 2, "minor": 3}},
-    development_plan={"milestones_total": 8, "achieved": 3, "in_progress": 2, "at_risk": 1, "missed": 1,
-                      "not_started": 1, "overdue": 2, "meetings_held": 4, "longest_gap_days": 49,
-                      "cadence_ok": False},
-    highlights=["Andelen af underretninger vurderet inden for 24 timer faldt fra 92 % til 80 %."],
-)
-_example("reporting.course_changed", "2020-02-03T09:00:00+01:00", "taskforce.intake", entity_id="course",
-         version=3, watermark="2020-02-03T09:00:00+01:00", state={
-             "applications": [{"application_id": "a-480-1", "submitted_at": "2019-11-21T10:00:00+01:00",
-                               "reasons": ["rising_caseload"], "decided_at": "2019-12-17T11:00:00+01:00",
-                               "decision": "approved", "expected_start": "2020-02-01"}],
-             "courses": [{"course_id": "c-480-1", "application_id": "a-480-1",
-                          "started_at": "2020-02-03T09:00:00+01:00", "planned_end": "2022-01-31"}]})
-_example("reporting.notification_changed", _AT, "taskforce.intake", entity_id="u-480-000001", version=2,
-         watermark=_AT, state={"notification_id": "u-480-000001", "received_at": "2022-03-01T09:30:00+01:00",
-                               "urgent": False, "reporter": "school", "assessed_at": _AT,
-                               "outcome": "advice_and_guidance"},
-         progress={"topic": "taskforce.notifications", "through": _AT, "caught_up": True, "partition": 2,
-                   "offset": 1187})
-_example("reporting.case_review_changed", _AT, "taskforce.analysis", entity_id="r-480-001", version=1,
-         watermark=_AT, state={"review_id": "r-480-001", "course_id": "c-480-1", "case_ref": "sag-480-1234",
-                               "phase": "baseline", "ratings": _RATINGS,
-                               "legal_findings": {"major": 1, "minor": 0},
-                               "completed_at": "2020-03-12T10:15:00+01:00"})
-_example("reporting.plan_changed", _AT, "taskforce.followup", entity_id="up-480-1", version=1, watermark=_AT,
-         state={"plan_id": "up-480-1", "course_id": "c-480-1", "adopted_at": "2020-06-23T14:00:00+02:00",
-                "adopted_on": "2020-06-23", "milestones": [{**_MILESTONE, "goal_id": "g-480-1"}]})
-_example("reporting.milestone_changed", _AT, "taskforce.followup", entity_id="m-480-1-1", version=2,
-         watermark=_AT, state={"plan_id": "up-480-1", "milestone_id": "m-480-1-1", "history": [
-             {"status": "in_progress", "effective_at": "2020-09-14T10:00:00+02:00",
-              "event_id": "5b1f3c2a-9d4e-4f6a-8b7c-1d2e3f4a5b6c"}]})
-_MEETING_ID = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
-_example("reporting.meeting_changed", _AT, "taskforce.followup", entity_id=_MEETING_ID, version=1,
-         watermark=_AT, state={"meeting_id": _MEETING_ID, "plan_id": "up-480-1",
-                               "held_at": "2020-08-04T13:30:00+02:00", "held_on": "2020-08-04",
-                               "cases_rereviewed": 3})
-_example("reporting.progress", "2022-03-01T14:10:02+01:00", "taskforce.analysis",
-         topic="taskforce.case-reviews", through="2020-03-12T10:15:00+01:00", caught_up=True, partition=2,
-         offset=31)
-_EXAMPLE_NAMESPACE = uuid.UUID("6a0f9c1e-2d3b-4e5f-8a7b-9c0d1e2f3a4b")
-
-
 def example_event(event_type: str) -> dict[str, Any]:
-    """One valid event of the type (`schemas.decode.decode` accepts it on its topic)."""
-    occurred_at, source, data = _EXAMPLES[event_type]
-    return {
-        "event_id": str(uuid.uuid5(_EXAMPLE_NAMESPACE, event_type)),
-        "event_type": event_type,
-        "schema_version": event_types()[event_type][2],
-        "occurred_at": occurred_at,
-        "municipality_code": "480",
-        "source": source,
-        "data": data,
-    }
+    """One valid event of the type (`schemas.decode.decode` accepts it on its topic), from the
+    contract catalogue (`schemas.catalogue`)."""
+    return BY_TYPE[event_type].example
 
 
 def schema_text(event_type: str) -> str:

@@ -194,7 +194,7 @@ def test_bytes_that_are_not_json_are_not_called_cpr() -> None:
 
 # --- known holes in the byte-level pre-filter ---------------------------------------------
 
-_NOTIFICATION = encode(valid("notification.received"))
+_NOTIFICATION = encode(with_value(valid("notification.received"), ("data", "child_ref"), "barn-8f3a"))
 _HIDDEN_CPRS = {
     # a JSON escape right before the digits: the bytes read `\n0101901234`, where `n` is a
     # word character, so the byte pattern finds no word boundary; the decoded string has one
@@ -220,6 +220,7 @@ _HIDDEN_CPRS = {
 @pytest.mark.parametrize("name", sorted(_HIDDEN_CPRS))
 def test_a_cpr_hidden_from_the_byte_scan_is_still_cpr_number(name: str) -> None:
     raw = _HIDDEN_CPRS[name]
+    assert raw != _NOTIFICATION  # the replacement found its place
     result = decode(topics.NOTIFICATIONS, raw)
     assert isinstance(result, Rejection) and result.reason == "cpr_number"
 
