@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from schemas.events import INPUT_TYPES
 from services.common.auth import Access, Principal, Unauthorized, Unavailable, audit_slot, responses
+from services.common.collector import settle_garbage_collector
 from services.common.connections import kafka_connection
 from services.common.settings import LOOPBACK_HOSTS, Settings, load_settings
 from services.gateway.config import GatewayConfig
@@ -121,6 +122,13 @@ class GatewayRuntime:
         return self.sink.producer
 
 
+async def _settle_garbage_collector() -> None:
+    """Once the producer is up: what start-up made out of the collector's sight, and young
+    collections after 200,000 net allocations instead of 700, as the consumers do
+    (a 1,000-event request makes tens of thousands of objects that live until it is answered)."""
+    settle_garbage_collector()
+
+
 def check_credentials(settings: Settings, config: GatewayConfig) -> None:
     """Refuse to serve beyond this machine without any way to authenticate a writer."""
     exposed = settings.http_host.strip("[]") not in LOOPBACK_HOSTS
@@ -140,6 +148,7 @@ def create(settings: Settings | None = None,
     runtime = GatewayRuntime(settings, config)
     access = Access.build(settings, runtime.metrics.registry)
     runtime.sink.on_start.append(lambda: access.start(runtime))  # type: ignore[arg-type]  # duck-typed runtime
+    runtime.sink.on_start.append(_settle_garbage_collector)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -186,6 +195,29 @@ _BEARER_CREDENTIALS = Security(_BEARER)
 def _answer(status: int, body: dict[str, Any], **headers: str) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status_code=status,
                     media_type="application/json", headers={"Cache-Control": "no-store", **headers})
+
+
+def _answer_bytes(status: int, body: bytes, **headers: str) -> Response:
+    return Response(body, status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store", **headers})
+
+
+def _events_answer(verdicts: list[Verdict]) -> bytes:
+    """The EventsAnswer of `verdicts` as JSON, byte for byte what `json.dumps` makes of it with
+    `_item_answer` (compact separators), but with each accepted item spelled directly: their
+    fields are an int, a canonical UUID and a topic name, which need no escaping."""
+    parts: list[str] = []
+    done = 0
+    for verdict in verdicts:
+        if isinstance(verdict, Accepted):
+            done += 1
+            line = "" if verdict.line is None else f'"line":{verdict.line},'
+            parts.append(f'{{"index":{verdict.index},{line}"event_id":"{verdict.event_id}",'
+                         f'"status":"accepted","topic":"{verdict.topic}"}}')
+        else:
+            parts.append(json.dumps(_item_answer(verdict), separators=(",", ":")))
+    return (f'{{"accepted":{done},"rejected":{len(verdicts) - done},"items":[' + ",".join(parts)
+            + "]}").encode()
 
 
 def _item_answer(verdict: Verdict) -> dict[str, Any]:
@@ -294,11 +326,8 @@ def router(runtime: GatewayRuntime, access: Access) -> APIRouter:
         status = status_of(verdicts)
         _count(verdicts)
         _audit(request, principal, verdicts)
-        answers = [_item_answer(v) for v in verdicts]
-        done = sum(isinstance(v, Accepted) for v in verdicts)
         headers = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)} if status == 503 else {}
-        body = {"accepted": done, "rejected": len(verdicts) - done, "items": answers}
-        return _answer(status, body, **headers)
+        return _answer_bytes(status, _events_answer(verdicts), **headers)
 
     def _count(verdicts: list[Verdict]) -> None:
         tally = Tally(("accepted", "") if isinstance(v, Accepted) else ("rejected", v.reason)

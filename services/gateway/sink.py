@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from services.common.connections import KafkaConnection
 from services.common.kafka import ensure_topics
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
 LINGER_MS = 5
 MAX_BATCH_BYTES = 512 * 1024
+_PARTITIONER = DefaultPartitioner()
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -146,37 +148,93 @@ class Sink:
     async def produce(self, records: Sequence[tuple[str, bytes, bytes]], seconds: float) -> list[bool]:
         """Send (topic, key, value) records; per record, whether the broker acknowledged it
         within `seconds`. A record not acknowledged may still land later (its event is then
-        a duplicate if sent again, which the consumers drop)."""
+        a duplicate if sent again, which the consumers drop).
+
+        The records go as one closed batch per partition (more when one is full), in request
+        order within each partition, on the partition aiokafka's default partitioner gives
+        their key: a request is a batch already, so it is sent at once (no linger) and without
+        `send()`'s work per record (metadata wait, partitioner, accumulator: about 17 µs of CPU
+        a record on the bench's workload, against under 3 µs for a batch's append).
+        """
         producer = self.producer
         if producer is None or not records:
             return [False] * len(records)
-        futures: list[asyncio.Future[Any] | None] = []
+        #: Per record, the future of the batch it went in (None: it could not be sent).
+        futures: list[asyncio.Future[Any] | None] = [None] * len(records)
         try:
             async with asyncio.timeout(seconds):
-                for topic, key, value in records:
-                    try:
-                        futures.append(await producer.send(self.prefix + topic, value, key=key))
-                    except KafkaError as exc:
-                        log.warning("a record could not be sent", extra={"error": type(exc).__name__})
-                        futures.append(None)
-                pending = [f for f in futures if f is not None]
+                await self._send_batches(producer, records, futures)
+                pending = {id(f): f for f in futures if f is not None}
                 if pending:
-                    await asyncio.wait(pending)
+                    await asyncio.wait(pending.values())
         except TimeoutError:
             pass
         acked = []
+        seen: set[int] = set()
         for future in futures:
             if future is None:
                 acked.append(False)
             elif future.done():
                 acked.append(not future.cancelled() and future.exception() is None)
             else:
-                future.add_done_callback(_retrieve)
+                if id(future) not in seen:
+                    seen.add(id(future))
+                    future.add_done_callback(_retrieve)
                 acked.append(False)
-        acked += [False] * (len(records) - len(futures))
         if not all(acked):
             failed = sum(not a for a in acked)
             log.warning("records not acknowledged by the broker; not ready until it answers",
                         extra={"records": failed})
             self.unacknowledged = True
         return acked
+
+    async def _send_batches(self, producer: AIOKafkaProducer, records: Sequence[tuple[str, bytes, bytes]],
+                            futures: list[asyncio.Future[Any] | None]) -> None:
+        """Fill `futures` (index by index) with the futures of the batches the records went in,
+        topic after topic (a topic whose metadata does not come holds up only the topics after it)."""
+        by_topic: dict[str, list[int]] = {}
+        for index, (name, _key, _value) in enumerate(records):
+            by_topic.setdefault(name, []).append(index)
+        for name, indexes in by_topic.items():
+            topic = self.prefix + name
+            try:
+                partitions = sorted(await producer.partitions_for(topic))
+            except KafkaError as exc:
+                log.warning("no metadata for a topic", extra={"error": type(exc).__name__})
+                continue
+            by_key: dict[bytes, int] = {}
+            #: partition → the open batch and the indexes of its records.
+            open_batches: dict[int, tuple[Any, list[int]]] = {}
+            for index in indexes:
+                _name, key, value = records[index]
+                partition = by_key.get(key)
+                if partition is None:  # what send() would choose: murmur2 of the key, over all partitions
+                    partition = by_key[key] = int(_PARTITIONER(key, partitions, partitions))
+                entry = open_batches.get(partition)
+                if entry is not None and entry[0].append(key=key, value=value, timestamp=None) is not None:
+                    entry[1].append(index)
+                    continue
+                if entry is not None:  # full: send it, start another
+                    del open_batches[partition]
+                    await self._submit(producer, topic, partition, *entry, futures=futures)
+                batch = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    log.warning("a record does not fit in a batch", extra={"bytes": len(value)})
+                    continue
+                open_batches[partition] = (batch, [index])
+            for partition, (batch, batch_indexes) in open_batches.items():
+                await self._submit(producer, topic, partition, batch, batch_indexes, futures=futures)
+
+    @staticmethod
+    async def _submit(producer: AIOKafkaProducer, topic: str, partition: int, batch: Any, indexes: list[int],
+                      *, futures: list[asyncio.Future[Any] | None]) -> None:
+        batch.close()  # closed: sent at once, and nothing else is appended to it
+        try:
+            future = await producer.send_batch(batch, topic, partition=partition)
+        except KafkaError as exc:
+            log.warning("a batch could not be sent",
+                        extra={"error": type(exc).__name__, "records": len(indexes)})
+            return
+        for index in indexes:
+            futures[index] = future
+
