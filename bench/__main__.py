@@ -4,8 +4,10 @@ Environment:
     BENCH_EVENTS   intake events (default 100,000); every other volume is proportionate
     BENCH_REPEAT   alternating raw/service runs per service, best kept (default 1)
     BENCH_PROFILE  0 to skip the cProfile runs (default 1)
-    BENCH_ONLY     comma-separated phases (throughput, batching, latency, memory, profile) for
-                   development; such a partial run writes bench/results/tmp/partial.json only
+    BENCH_ONLY     comma-separated phases (throughput, batching, latency, memory, profile, gateway)
+                   for development; such a partial run writes bench/results/tmp/partial.json only
+    BENCH_GATEWAY_EVENTS   events posted to the gateway (default BENCH_EVENTS / 5, 2,000 to 20,000)
+    BENCH_GATEWAY_REQUEST  events per gateway request (default 1,000, the gateway's limit)
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import Any
 from rich.console import Console
 
 from bench import findings, phases, workload
+from bench import gateway as gateway_phase
 from bench.harness import RESULTS, TMP
 from bench.proc import load_average, machine
 from bench.report import print_tables, write
 from bench.stats import RESULTS_SCHEMA, evaluate_targets, growth_ratio, scaled, validate_results
 
-PHASES = ("throughput", "batching", "latency", "memory", "profile")
+PHASES = ("throughput", "batching", "latency", "memory", "profile", "gateway")
 RATES = [200, 500]
 #: The latency what-if: aiokafka's default fetch wait, against the services' own setting.
 WHATIF_FETCH_MAX_WAIT_MS = 500
@@ -51,6 +54,8 @@ def volumes(events: int) -> dict[str, Any]:
         "long_run_first_sample": events,
         "profile_intake": min(events, 20_000),
         "profile_others": min(events // 2, 10_000),
+        "gateway": _int_env("BENCH_GATEWAY_EVENTS", max(2_000, min(20_000, events // 5))),
+        "gateway_request": _int_env("BENCH_GATEWAY_REQUEST", 1_000),
     }
 
 
@@ -67,11 +72,12 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
         "rss_growth_ratio": None,
         "notes": [],
     }
-    intake = list(workload.intake_events(events))
+    consumers = only - {"gateway"}  # the phases that need the consumers' inputs
+    intake = list(workload.intake_events(events)) if consumers else []
     inputs: dict[str, list[workload.Record]] = {
         "intake": intake,
-        "analysis": workload.analysis_events(scale["analysis"]),
-        "followup": workload.followup_events(scale["followup"]),
+        "analysis": workload.analysis_events(scale["analysis"]) if consumers else [],
+        "followup": workload.followup_events(scale["followup"]) if consumers else [],
     }
     if "throughput" in only:
         figures, reporting = await phases.throughput("intake", intake, repeat, console,
@@ -108,6 +114,10 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
             records = inputs.get(name)
             if records:
                 results["profiles"][name] = await phases.profile(name, records[:size], console)
+    if "gateway" in only:
+        results["gateway"] = await gateway_phase.measure(
+            list(workload.intake_events(scale["gateway"])), scale["gateway_request"], repeat, console,
+            profiled=profile)
     results["targets"] = [t.as_dict() for t in evaluate_targets(results)]
     results["notes"] = findings.notes(results)
     results["machine"]["load_average_at_end"] = load_average()
@@ -124,8 +134,9 @@ def main() -> None:
     only_env = os.environ.get("BENCH_ONLY", "").strip()
     only = {p.strip() for p in only_env.split(",") if p.strip()} if only_env else set(PHASES)
     unknown = only - set(PHASES)
-    if unknown or events < 100:
-        sys.exit(f"BENCH_ONLY must name phases of {PHASES}; BENCH_EVENTS at least 100")
+    if unknown or events < 100 or not 1 <= volumes(events)["gateway_request"] <= 1_000:
+        sys.exit(f"BENCH_ONLY must name phases of {PHASES}; BENCH_EVENTS at least 100; "
+                 "BENCH_GATEWAY_REQUEST 1 to 1,000")
     if "batching" in only and "throughput" not in only:
         only.add("throughput")  # batching compares with the intake figures
     chosen = ", ".join(p for p in PHASES if p in only)

@@ -69,6 +69,12 @@ def print_tables(results: dict[str, Any], console: Console) -> None:
     if b:
         other.add_row("one-in-flight intake events/s (batch: × faster)",
                       f"{_fmt(b['one_in_flight_events_per_s'], 0)}  (× {_fmt(b['speedup'], 1)})")
+    g = results.get("gateway")
+    if g:
+        other.add_row(f"gateway events/s, {_fmt(g['request_events'])}-event requests "
+                      f"(aiokafka direct; × direct)",
+                      f"{_fmt(g['events_per_s'], 0)}  ({_fmt(g['direct_events_per_s'], 0)}; "
+                      f"× {_fmt(g['throughput_ratio'], 3)})")
     m = results.get("memory")
     if m:
         other.add_row(f"intake RSS at {m['first_sample_at']:,} → {m['events']:,} records (MB)",
@@ -119,6 +125,7 @@ def markdown(results: dict[str, Any]) -> str:
                   f"{_fmt(b['batch_events_per_s'], 0)} events/s at "
                   f"{_us(b['batch_cpu_s_per_event'])} µs/event "
                   f"(× {_fmt(b['speedup'], 1)} throughput, × {_fmt(b['cpu_saving'], 1)} less CPU per event)."]
+    lines += gateway_markdown(results.get("gateway"))
     lat = results.get("latency_s", {})
     if lat:
         lines += ["", "## End-to-end latency (publish → committee summary counting the notification)", "",
@@ -154,6 +161,30 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "## Notes", ""]
     lines += [f"- {note}" for note in results.get("notes", [])]
     return "\n".join(lines) + "\n"
+
+
+def gateway_markdown(g: dict[str, Any] | None) -> list[str]:
+    """The gateway's section: its accepted events/s against aiokafka directly, CPU per event."""
+    if not g:
+        return []
+    direct = next(iter(g.get("runs", {}).get("direct", [])), {})
+    lines = ["", "## Ingestion gateway (POST /v1/events against aiokafka directly)", "",
+             "| events | request | gateway events/s | aiokafka direct events/s | × direct "
+             "| gateway CPU µs/event | direct CPU µs/event |",
+             "|---:|---|---:|---:|---:|---:|---:|",
+             f"| {_fmt(g['events'])} | {_fmt(g['request_events'])} events, JSON Lines, "
+             f"~{_fmt(g.get('request_bytes_mean'))} bytes | {_fmt(g['events_per_s'], 0)} | "
+             f"{_fmt(g['direct_events_per_s'], 0)} | {_fmt(g['throughput_ratio'], 3)} | "
+             f"{_us(g.get('cpu_s_per_event'))} | {_us(g.get('direct_cpu_s_per_event'))} |",
+             "",
+             "Requests one at a time, each answered after the broker acknowledged its events (acks=all); "
+             "the reference sends the same records in the same chunks with the gateway's producer "
+             f"settings (idempotent: {_fmt(direct.get('idempotent', g.get('idempotent')))}), awaiting each "
+             "chunk. The first request (chunk) is outside the timed window."]
+    if g.get("incomplete_runs"):
+        lines.append(f"Runs whose events were not all accepted or not all on their topics: "
+                     f"{', '.join(g['incomplete_runs'])}.")
+    return lines
 
 
 def write(results: dict[str, Any], directory: Path, dated_name: str) -> list[Path]:

@@ -19,6 +19,10 @@ MAX_CPU_RATIO = 1.5
 MAX_P99_S = 1.0
 LATENCY_TARGET_RATE = 500
 MAX_RSS_DRIFT = 0.10
+#: The ingestion gateway's accepted events/s against producing the same events with aiokafka
+#: directly (1,000-event requests against 1,000-record chunks), at least.
+MIN_GATEWAY_RATIO = 0.5
+GATEWAY_FIELDS = ("events_per_s", "direct_events_per_s", "throughput_ratio", "request_events")
 
 SERVICES = ("intake", "analysis", "followup", "reporting")
 SERVICE_FIELDS = ("events_per_s", "raw_events_per_s", "throughput_ratio", "cpu_per_event_ratio",
@@ -163,6 +167,14 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
         passed = None if p99 is None else (p99 < MAX_P99_S and not latency.get("missing"))
         targets.append(Target(f"p99 latency at {LATENCY_TARGET_RATE}/s < {MAX_P99_S} s", p99,
                               f"< {MAX_P99_S}", passed))
+    gateway = results.get("gateway")
+    if gateway:
+        value = gateway.get("throughput_ratio")
+        passed = _at_least(value, MIN_GATEWAY_RATIO)
+        if gateway.get("incomplete_runs"):
+            passed = False  # an event accepted but not on its topic (or not accepted) fails it
+        targets.append(Target(f"gateway: accepted events/s ≥ {MIN_GATEWAY_RATIO} × aiokafka direct", value,
+                              f">= {MIN_GATEWAY_RATIO}", passed))
     growth = results.get("rss_growth_ratio")
     if "rss_growth_ratio" in results:
         passed = None if growth is None else round(abs(growth - 1), 9) <= MAX_RSS_DRIFT
@@ -203,6 +215,13 @@ def validate_results(results: Mapping[str, Any]) -> list[str]:
                 problems.append(f"latency_s.{rate}.{fieldname} missing")
             elif figures[fieldname] is not None and not _number(figures[fieldname]):
                 problems.append(f"latency_s.{rate}.{fieldname} is not a number")
+    gateway = results.get("gateway")
+    if gateway is not None:
+        for fieldname in GATEWAY_FIELDS:
+            if fieldname not in gateway:
+                problems.append(f"gateway.{fieldname} missing")
+            elif gateway[fieldname] is not None and not _number(gateway[fieldname]):
+                problems.append(f"gateway.{fieldname} is not a number")
     for target in results.get("targets", []):
         if not {"name", "value", "limit", "pass"} <= set(target):
             problems.append(f"target {target.get('name')!r} incomplete")
