@@ -647,6 +647,24 @@ def test_prometheus_scrapes_every_service() -> None:
     assert "/etc/prometheus/alerts.yml" in config["rule_files"]
 
 
+def test_prometheus_scrapes_the_gateway_as_a_taskforce_job() -> None:
+    """Its own job (so TaskforceServiceDown's `job=~"taskforce-.*"` covers it), at the port the
+    compose service and the Kubernetes pod annotations give."""
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    (job,) = [job for job in config["scrape_configs"]
+              if any("gateway:8004" in static["targets"] for static in job.get("static_configs", []))]
+    assert job["job_name"] == "taskforce-gateway"
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    service = compose()["services"]["gateway"]
+    assert service["environment"]["TASKFORCE_HTTP_PORT"] == "8004"
+    annotations = k8s("Deployment", "taskforce-gateway")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "8004"
+    assert annotations["prometheus.io/scrape"] == "true"
+    alerts = [r for g in load_yaml(DEPLOY / "prometheus" / "alerts.yml")["groups"] for r in g["rules"]]
+    down = next(r for r in alerts if r["alert"] == "TaskforceServiceDown")
+    assert re.search(r'job=~"taskforce-\.\*"', down["expr"]), down["expr"]
+
+
 def test_alerts_name_exported_metrics() -> None:
     rules = [r for g in load_yaml(DEPLOY / "prometheus" / "alerts.yml")["groups"]
              for r in g["rules"]]
