@@ -200,16 +200,34 @@ def step(name: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def publish_span(topic: str) -> Iterator[str | None]:
-    """A `send` span for one record a publisher produces; yields the `traceparent` to put in
-    its headers (None when not tracing)."""
+def publish_span(topic: str | None, count: int | None = None) -> Iterator[str | None]:
+    """A `send` span for what a publisher produces: one record, or (`count`) a batch of them,
+    on `topic` (None: several topics); yields the `traceparent` to put in the records' headers
+    (None when not tracing)."""
     tracer = _tracer()
     if tracer is None:
         yield None
         return
-    with tracer.start_as_current_span(f"send {topic}", kind=SpanKind.PRODUCER, attributes={
-        "messaging.system": "kafka",
-        "messaging.operation.type": "send",
-        "messaging.destination.name": topic,
-    }) as span:
+    attributes: dict[str, Any] = {"messaging.system": "kafka", "messaging.operation.type": "send"}
+    if topic is not None:
+        attributes["messaging.destination.name"] = topic
+    if count is not None:
+        attributes["messaging.batch.message_count"] = count
+    name = "send" if topic is None else f"send {topic}"
+    with tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes) as span:
         yield format_traceparent(span.get_span_context())
+
+
+@contextlib.contextmanager
+def request_span(method: str, route: str, traceparent: str | None) -> Iterator[None]:
+    """A server span for one HTTP request, continuing the caller's trace when it sent a valid
+    W3C `traceparent` header (else a new trace); no-op when not tracing."""
+    tracer = _tracer()
+    if tracer is None:
+        yield
+        return
+    caller = parse_traceparent(traceparent)
+    context = trace.set_span_in_context(NonRecordingSpan(caller)) if caller is not None else None
+    with tracer.start_as_current_span(f"{method} {route}", context=context, kind=SpanKind.SERVER,
+                                      attributes={"http.request.method": method, "http.route": route}):
+        yield

@@ -31,6 +31,7 @@ from prometheus_client import (
 from pydantic import BaseModel, Field
 
 from schemas.events import INPUT_TYPES
+from services.common import tracing
 from services.common.auth import Access, Principal, Unauthorized, Unavailable, audit_slot, responses
 from services.common.collector import settle_garbage_collector
 from services.common.connections import kafka_connection
@@ -152,6 +153,9 @@ def create(settings: Settings | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (unless a provider is
+        # installed already, as by the tests): the trace continues onto each record produced.
+        exporting = not tracing.enabled() and tracing.configure("gateway")
         runtime.sink.start()
         log.info("gateway started", extra={"idempotence": config.idempotence})
         try:
@@ -159,6 +163,9 @@ def create(settings: Settings | None = None,
         finally:
             await access.stop()
             await runtime.sink.stop()
+            if exporting:
+                tracing.shutdown()
+                tracing.install(None)
             log.info("stopped")
 
     app = FastAPI(title="taskforce gateway", lifespan=lifespan, description=(
@@ -278,8 +285,9 @@ def router(runtime: GatewayRuntime, access: Access) -> APIRouter:
         deadline = asyncio.get_running_loop().time() + config.deadline_s
         status = 500
         try:
-            principal = await authenticate(request)
-            response = await _write(request, principal, deadline)
+            with tracing.request_span("POST", "/v1/events", request.headers.get(tracing.TRACEPARENT)):
+                principal = await authenticate(request)
+                response = await _write(request, principal, deadline)
             status = response.status_code
             return response
         except (Unauthorized, Unavailable):
@@ -316,7 +324,7 @@ def router(runtime: GatewayRuntime, access: Access) -> APIRouter:
         verdicts: list[Verdict] = [judge(item, principal.may_read) for item in items]
         accepted = [v for v in verdicts if isinstance(v, Accepted)]
         remaining = max(deadline - asyncio.get_running_loop().time(), 0.001)
-        acked = await sink.produce([(a.topic, a.municipality.encode(), a.value) for a in accepted], remaining)
+        acked = await _produce(accepted, remaining) if accepted else []
         unacked = {a.index for a, ok in zip(accepted, acked, strict=True) if not ok}
         if unacked:
             verdicts = [Refused(v.index, v.line, v.event_id, NOT_ACKNOWLEDGED,
@@ -328,6 +336,16 @@ def router(runtime: GatewayRuntime, access: Access) -> APIRouter:
         _audit(request, principal, verdicts)
         headers = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)} if status == 503 else {}
         return _answer_bytes(status, _events_answer(verdicts), **headers)
+
+    async def _produce(accepted: list[Accepted], seconds: float) -> list[bool]:
+        """Produce the accepted events in one `send` span: every record carries its context,
+        so the request's trace continues into the consumers."""
+        destinations = {a.topic for a in accepted}
+        topic = sink.prefix + next(iter(destinations)) if len(destinations) == 1 else None
+        with tracing.publish_span(topic, count=len(accepted)) as parent:
+            headers = [(tracing.TRACEPARENT, parent.encode())] if parent else []
+            return await sink.produce([(a.topic, a.municipality.encode(), a.value) for a in accepted],
+                                      seconds, headers)
 
     def _count(verdicts: list[Verdict]) -> None:
         tally = Tally(("accepted", "") if isinstance(v, Accepted) else ("rejected", v.reason)

@@ -145,9 +145,10 @@ class Sink:
         self.broker_answers, self.unacknowledged = True, False
         return True
 
-    async def produce(self, records: Sequence[tuple[str, bytes, bytes]], seconds: float) -> list[bool]:
-        """Send (topic, key, value) records; per record, whether the broker acknowledged it
-        within `seconds`. A record not acknowledged may still land later (its event is then
+    async def produce(self, records: Sequence[tuple[str, bytes, bytes]], seconds: float,
+                      headers: Sequence[tuple[str, bytes]] = ()) -> list[bool]:
+        """Send (topic, key, value) records, each with `headers`; per record, whether the broker
+        acknowledged it within `seconds`. A record not acknowledged may still land later (its event is then
         a duplicate if sent again, which the consumers drop).
 
         The records go as one closed batch per partition (more when one is full), in request
@@ -163,7 +164,7 @@ class Sink:
         futures: list[asyncio.Future[Any] | None] = [None] * len(records)
         try:
             async with asyncio.timeout(seconds):
-                await self._send_batches(producer, records, futures)
+                await self._send_batches(producer, records, futures, headers)
                 pending = {id(f): f for f in futures if f is not None}
                 if pending:
                     await asyncio.wait(pending.values())
@@ -189,9 +190,11 @@ class Sink:
         return acked
 
     async def _send_batches(self, producer: AIOKafkaProducer, records: Sequence[tuple[str, bytes, bytes]],
-                            futures: list[asyncio.Future[Any] | None]) -> None:
+                            futures: list[asyncio.Future[Any] | None],
+                            headers: Sequence[tuple[str, bytes]] = ()) -> None:
         """Fill `futures` (index by index) with the futures of the batches the records went in,
         topic after topic (a topic whose metadata does not come holds up only the topics after it)."""
+        headers = list(headers)  # the record builder takes a list, nothing else
         by_topic: dict[str, list[int]] = {}
         for index, (name, _key, _value) in enumerate(records):
             by_topic.setdefault(name, []).append(index)
@@ -211,14 +214,15 @@ class Sink:
                 if partition is None:  # what send() would choose: murmur2 of the key, over all partitions
                     partition = by_key[key] = int(_PARTITIONER(key, partitions, partitions))
                 entry = open_batches.get(partition)
-                if entry is not None and entry[0].append(key=key, value=value, timestamp=None) is not None:
+                if entry is not None and entry[0].append(
+                        key=key, value=value, timestamp=None, headers=headers) is not None:
                     entry[1].append(index)
                     continue
                 if entry is not None:  # full: send it, start another
                     del open_batches[partition]
                     await self._submit(producer, topic, partition, *entry, futures=futures)
                 batch = producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                     log.warning("a record does not fit in a batch", extra={"bytes": len(value)})
                     continue
                 open_batches[partition] = (batch, [index])

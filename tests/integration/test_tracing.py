@@ -93,3 +93,66 @@ async def test_one_trace_from_the_published_notification_to_its_summary(
     assert {"decode", "store", "produce", "commit"} <= steps
     values = json.dumps([dict(s.attributes or {}) for s in finished])
     assert "n-traced" not in values  # never a payload value in a span
+
+
+async def test_a_gateway_request_s_trace_continues_to_the_summary(
+    stack: Any, prefix: str, spans: InMemorySpanExporter, tmp_path: Any,
+) -> None:
+    """A municipal system that traces its POST (W3C `traceparent` on the HTTP request) finds the
+    gateway's request span, the records it produced, intake's hop and the summary in its trace."""
+    from services.gateway.app import create as create_gateway
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"token-849": "849"}))
+    caller_trace, caller_span = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7
+    caller = f"00-{caller_trace:032x}-{caller_span:016x}-01"
+    note = received("n-gateway", "2023-03-01T10:00:00+01:00", municipality="849")
+    async with (running(create_reporting, settings_for("reporting", stack, prefix)),
+                running(create_intake, settings_for("intake", stack, prefix)),
+                running(create_gateway, settings_for("gateway", stack, prefix,
+                                                      TASKFORCE_TOKENS_FILE=str(tokens))) as gateway,
+                gateway.client(headers={"Authorization": "Bearer token-849"}) as http):
+        answer = await http.post("/v1/events", content=json.dumps([note]).encode(),
+                                 headers={"Content-Type": "application/json", "traceparent": caller})
+        assert answer.status_code == 200, answer.text
+
+        def counted(records: list[Any]) -> bool:
+            return any(s["data"]["period"] == "2023H1" and s["data"]["notifications"]["received"] == 1
+                       for s in decoded(records))
+
+        summaries = await read_until(stack.bootstrap_servers, prefix + topics.SUMMARIES, counted, timeout=60)
+        inputs = await read_until(stack.bootstrap_servers, prefix + topics.NOTIFICATIONS, bool)
+
+    finished: list[ReadableSpan] = list(spans.get_finished_spans())
+    (server,) = [s for s in finished if s.kind is SpanKind.SERVER]
+    assert server.context.trace_id == caller_trace and server.parent.span_id == caller_span
+    (sent,) = [s for s in finished if s.kind is SpanKind.PRODUCER]
+    assert sent.parent.span_id == server.context.span_id
+    assert sent.attributes["messaging.destination.name"] == prefix + topics.NOTIFICATIONS
+    assert sent.attributes["messaging.batch.message_count"] == 1
+    record_context = tracing.parse_traceparent(_header(inputs[0], tracing.TRACEPARENT))
+    assert record_context is not None and record_context.span_id == sent.context.span_id
+    summary = next(r for r in summaries if json.loads(r.value)["data"]["notifications"]["received"] == 1)
+    assert _trace_id(_header(summary, tracing.TRACEPARENT)) == caller_trace
+    intake_hop = next(s for s in finished if s.kind is SpanKind.CONSUMER and s.parent is not None
+                      and s.parent.span_id == sent.context.span_id)
+    assert intake_hop.attributes["taskforce.service"] == "intake"
+
+
+async def test_a_request_without_a_valid_traceparent_starts_its_own_trace(
+    stack: Any, prefix: str, spans: InMemorySpanExporter, tmp_path: Any,
+) -> None:
+    from services.gateway.app import create as create_gateway
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"token-849": "849"}))
+    note = received("n-untraced", "2023-03-01T10:00:00+01:00", municipality="849")
+    async with (running(create_gateway, settings_for("gateway", stack, prefix,
+                                                      TASKFORCE_TOKENS_FILE=str(tokens))) as gateway,
+                gateway.client(headers={"Authorization": "Bearer token-849"}) as http):
+        hostile = "00-zz-" + "x" * 48  # the right length, not hex: ignored, never an error
+        answer = await http.post("/v1/events", content=json.dumps([note]).encode(),
+                                 headers={"Content-Type": "application/json", "traceparent": hostile})
+        assert answer.status_code == 200, answer.text
+    (server,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert server.parent is None and server.context.trace_id != 0
