@@ -69,6 +69,6 @@ class AuditEvent(EnvelopeFields):
     schema_version: int = Field(ge=AUDIT_SCHEMA_VERSION, le=AUDIT_SCHEMA_VERSION,
                                 description="Version of the audit event, 1.")
     occurred_at: Timestamp
-    municipality_code: MunicipalityCode | None = Field(  # type: ignore[assignment]  # may be none here
+    municipality_code: MunicipalityCode | None = Field(  # type: ignore[assignment]  # wider than the envelope's: may be None
         description="The municipality whose data was asked for; null when none (the key is then \"*\").")
     data: AccessAudited

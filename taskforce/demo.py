@@ -677,7 +677,8 @@ def _increasing(steps: list[tuple[date, str]]) -> list[tuple[date, str]]:
 def _meeting_dates(p: MunicipalityProfile, rng: random.Random) -> list[date]:
     """Follow-up meetings every 6 weeks (35–42 days) after adoption, one slipped if set."""
     end = min(p.planned_end, SCENARIO_END.date())
-    previous, dates = p.plan_adopted_at.date(), []
+    previous = p.plan_adopted_at.date()
+    dates: list[date] = []
     while True:
         gap = rng.randint(35, 42)
         breaks = p.cadence_break_after

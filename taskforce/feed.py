@@ -103,8 +103,7 @@ def check_record(line_no: int, value: bytes) -> FeedItem:
     if not isinstance(obj, dict):
         return FeedError(line_no, "invalid_event", "value is not a JSON object")
     event_type = obj.get("event_type")
-    spec = INPUT_TYPES.get(event_type) if isinstance(event_type, str) else None
-    if spec is None:
+    if not isinstance(event_type, str) or (spec := INPUT_TYPES.get(event_type)) is None:
         return FeedError(line_no, "unknown_event_type",
                          "event_type is missing or not a known input event type")
     topic = spec[1]

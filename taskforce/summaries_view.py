@@ -211,7 +211,7 @@ def summaries_table(rows: Sequence[dict[str, Any]], title: str = "Committee summ
                           ("cadence\nok", "left")):
         # Only the municipality's name and the ratings may wrap when the terminal is narrow.
         wraps = {"municipality": 8, "mean ratings": 7}
-        table.add_column(name, justify=justify, no_wrap=name not in wraps,  # type: ignore[arg-type]
+        table.add_column(name, justify=justify, no_wrap=name not in wraps,  # type: ignore[arg-type]  # "left"/"right": JustifyMethods
                          min_width=wraps.get(name))
     previous = None
     for row in sorted(rows, key=lambda r: (r["municipality_code"], r["period"])):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from schemas.events import CaseReviewCompleted, Severity
-from schemas.reporting import CaseReviewState
+from schemas.reporting import CaseReviewState, FindingCounts
 from schemas.rules import latest_wins, rereview_changes
 
 _MAJOR, _MINOR = Severity.MAJOR, Severity.MINOR
@@ -25,7 +25,7 @@ def review_state(event: CaseReviewCompleted) -> CaseReviewState:
         case_ref=data.case_ref,
         phase=data.phase,
         ratings=data.ratings,
-        legal_findings={"major": major, "minor": minor},  # validated into FindingCounts
+        legal_findings=FindingCounts(major=major, minor=minor),
         completed_at=event.occurred_at,
     )
 

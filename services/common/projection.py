@@ -63,7 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=BaseModel)
-T = TypeVar("T")
 REPORTING_NAMESPACE = uuid.UUID("6d1f3c55-2a8e-4d8e-9a57-2f0c8a1b7e01")
 _NAMESPACE_BYTES = REPORTING_NAMESPACE.bytes
 WATERMARKS = "watermarks"
@@ -165,9 +164,9 @@ def split_batch(
         result = decode(settings.unprefixed(record.topic), record.value)
         if isinstance(result, Rejection):
             rejected.append((record, result))
-        elif (event_id := result.event_id.int) not in seen:  # type: ignore[attr-defined]
+        elif (event_id := result.event_id.int) not in seen:  # type: ignore[attr-defined]  # every event model has it
             seen.add(event_id)
-            valid.append(result)  # type: ignore[arg-type]
+            valid.append(result)  # type: ignore[arg-type]  # decode() types it BaseModel: an event is an EnvelopeFields
             if sources is not None:
                 sources.append(record)
     return valid, rejected
@@ -268,6 +267,7 @@ class ProjectionEngine:
         entities = batch.entities
         # The watermarks, the entity documents and the progress notes are independent:
         # written side by side.
+        marks: dict[str, datetime]
         marks, _, _ = await _all_of(self._advance_watermarks(batch.events),
                                     self._write_entities(list(entities.values())),
                                     self.progress.save(plan.changed))
@@ -290,7 +290,7 @@ class ProjectionEngine:
         topic_of: dict[str, str] = {}
         traced = sources is not None and tracing_records()
         for index, event in enumerate(events):
-            kind = self.kinds[event.event_type]  # type: ignore[attr-defined]
+            kind = self.kinds[event.event_type]  # type: ignore[attr-defined]  # each event model has one; the base does not
             code = event.municipality_code
             entity_id = kind.entity_id(event)
             doc_id = f"{code}:{entity_id}"
@@ -442,7 +442,7 @@ class ProjectionEngine:
             entity.applied.append(event_id)
             applied.add(event_id)
             entity.correlation_id = event.correlation_id or event_id
-            event_type = event.event_type  # type: ignore[attr-defined]
+            event_type = event.event_type  # type: ignore[attr-defined]  # likewise
             entity.fresh[event_type] = entity.fresh.get(event_type, 0) + 1
         if not new_events:
             return False
@@ -454,7 +454,7 @@ class ProjectionEngine:
             for event in new_events:
                 state = kind.apply(state, event)
         entity.state = state
-        entity.dumped = state.model_dump(mode="json")  # type: ignore[union-attr]
+        entity.dumped = state.model_dump(mode="json")  # type: ignore[union-attr]  # not None: new_events were applied
         entity.version += len(new_events)
         del entity.applied[:-APPLIED_WINDOW]
         return True
@@ -495,7 +495,7 @@ class ProjectionEngine:
         """
         assert entity.state is not None
         kind = entity.kind
-        envelope = {
+        envelope: dict[str, Any] = {
             "event_id": reporting_event_id(f"{kind.name}/{entity.doc_id}/{entity.version}"),
             "event_type": kind.reporting_type,
             "schema_version": REPORTING_SCHEMA_VERSION,
@@ -511,7 +511,7 @@ class ProjectionEngine:
             },
         }
         if progress is not None:
-            envelope["data"]["progress"] = progress  # type: ignore[index]
+            envelope["data"]["progress"] = progress
         return OutRecord(
             self.settings.topic(topics.REPORTING),
             entity.municipality_code.encode(),
@@ -544,7 +544,7 @@ def _spell(topic: str, note: Note) -> dict[str, Any]:
             "partition": note.partition, "offset": note.offset}
 
 
-async def _all_of(*steps: Coroutine[Any, Any, T]) -> list[T]:
+async def _all_of(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
     """Run the steps concurrently and let every one finish; then raise the first error as is
     (not wrapped in an exception group), so callers can tell an outage from a bug.
 
@@ -558,7 +558,7 @@ async def _all_of(*steps: Coroutine[Any, Any, T]) -> list[T]:
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    return results  # type: ignore[return-value]
+    return results
 
 
 def reporting_event_id(name: str) -> str:

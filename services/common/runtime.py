@@ -389,7 +389,7 @@ def build_runtime(settings: Settings, input_topics: list[str]) -> Runtime:
                    [settings.topic(t) for t in input_topics])
 
 
-class _OnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _OnRebalance(ConsumerRebalanceListener):
     """Before partitions move, lets the batches in flight commit and drops their lag; then
     calls back (e.g. to drop caches of what this process owned)."""
 

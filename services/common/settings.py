@@ -165,4 +165,4 @@ class Settings(BaseSettings):
 
 def load_settings(service: str, **overrides: object) -> Settings:
     """Settings for `service`, from the environment, with explicit overrides on top."""
-    return Settings(TASKFORCE_SERVICE=service, **overrides)  # type: ignore[arg-type]
+    return Settings(TASKFORCE_SERVICE=service, **overrides)  # type: ignore[arg-type]  # fields by name, checked by the model

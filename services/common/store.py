@@ -17,6 +17,8 @@ from services.common.secret_files import SettingsError
 #: Errors after which an operation is worth retrying once the servers are back.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure, KafkaError, asyncio.TimeoutError)
 DUPLICATE_KEY = 11000
+# What makes the store not answer (store_answers)
+_UNANSWERED: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, PyMongoError, OSError)
 
 
 def mongo_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
@@ -56,7 +58,7 @@ async def store_answers(client: AsyncMongoClient[dict[str, Any]], database: str)
             await client.admin.command("ping")
             await client[database]["watermarks"].find_one({}, {"_id": 1})
         return True
-    except (*TRANSIENT_ERRORS, PyMongoError, OSError):
+    except _UNANSWERED:
         return False
 
 
@@ -83,6 +85,7 @@ async def upsert_guarded(collection: AsyncCollection[dict[str, Any]],
     if not writes:
         return set()
     updates = [{"q": guard, "u": {"$set": fields}, "upsert": True} for guard, fields in writes]
+    reply: Mapping[str, Any]
     try:
         reply = await collection.database.command("update", collection.name, updates=updates, ordered=False)
     except DocumentTooLarge:

@@ -35,8 +35,8 @@ def router(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
             "as_of": now.isoformat(),
             "count": len(late),
             "notifications": [
-                {"notification_id": s.notification_id, "received_at": s.received_at.isoformat(),  # type: ignore[union-attr]
-                 "urgent": s.urgent, "hours_waiting": round((now - s.received_at).total_seconds() / 3600, 1)}  # type: ignore[operator]
+                {"notification_id": s.notification_id, "received_at": s.received_at.isoformat(),  # type: ignore[union-attr]  # set: see unassessed_overdue
+                 "urgent": s.urgent, "hours_waiting": round((now - s.received_at).total_seconds() / 3600, 1)}  # type: ignore[operator]  # likewise
                 for s in late
             ],
         }

@@ -192,4 +192,4 @@ def unassessed_overdue(
     limit = now - timedelta(hours=hours)
     late = [s for s in states
             if s.assessed_at is None and s.received_at is not None and s.received_at <= limit]
-    return sorted(late, key=lambda s: (s.received_at, s.notification_id))  # type: ignore[return-value]
+    return sorted(late, key=lambda s: (s.received_at, s.notification_id))

@@ -187,7 +187,8 @@ def router(replica: Replica, access: Access) -> APIRouter:
             for d in sorted(docs, key=lambda d: (d["municipality_code"], d["period"]))
             if principal.may_read(d["municipality_code"])
         ]
-        slot.municipalities = sorted({e.municipality_code for e in entries}) or [None]
+        readable = sorted({e.municipality_code for e in entries})
+        slot.municipalities = [*readable] if readable else [None]
         return HTMLResponse(render_index(entries, principal.label()), headers={"Cache-Control": "no-store"})
 
     def form(status: int, error: str | None, next_url: str, **headers: str) -> HTMLResponse:

@@ -179,9 +179,9 @@ class SummaryProcessor:
         for event in valid:
             if isinstance(event, SummaryRequested):
                 decoded.commands.append(event)
-            elif event.event_type in KINDS:  # type: ignore[attr-defined]
+            elif event.event_type in KINDS:  # type: ignore[attr-defined]  # each event model has one; the base does not
                 decoded.states.append(event)
-                said = event.data.progress  # type: ignore[attr-defined]
+                said = event.data.progress  # type: ignore[attr-defined]  # a state-changed event: its data has one
                 if said is not None:
                     _merge_progress(decoded, event.municipality_code, said)
             elif isinstance(event, ProgressReported):
@@ -355,8 +355,8 @@ class SummaryProcessor:
         """Into `newest`: the newest state document per entity of the events."""
         correlations: dict[str, str] = {}
         for event in events:
-            kind = KINDS[event.event_type]  # type: ignore[attr-defined]
-            data = event.data  # type: ignore[attr-defined]
+            kind = KINDS[event.event_type]  # type: ignore[attr-defined]  # each event model has one; the base does not
+            data = event.data  # type: ignore[attr-defined]  # likewise: `data`, typed per event model
             code = event.municipality_code
             mark = data.watermark  # aware: compared as instants, turned into UTC when stored
             known = marks.get(code)

@@ -60,7 +60,7 @@ class Kind:
         if self.row is not None and self.row_only and "row" in doc:
             return self.row(*doc["row"])
         state = self.model.model_validate(doc["state"], strict=False)
-        return self.row.of(state) if self.row is not None else state  # type: ignore[arg-type]
+        return self.row.of(state) if self.row is not None else state  # type: ignore[arg-type]  # self.model is the row's state type
 
 
 KINDS: dict[str, Kind] = {
@@ -108,7 +108,7 @@ def inputs_of(kind: Kind, state: BaseModel) -> MunicipalityInputs:
         "courses": "course", "notifications": "notifications", "reviews": "reviews",
         "plans": "plans", "milestones": "milestones", "meetings": "meetings",
     }[kind.collection]
-    return MunicipalityInputs(**{field: state if field == "course" else (state,)})  # type: ignore[arg-type]
+    return MunicipalityInputs(**{field: state if field == "course" else (state,)})  # type: ignore[arg-type]  # the kind's model is the field's type
 
 
 def periods_of(kind: Kind, state: BaseModel) -> set[str]:
@@ -260,7 +260,7 @@ class Replica:
             if view is None:
                 continue
             if code not in wanted:
-                wanted[code] = _milestones_of(view.states[PLANS.collection].values())  # type: ignore[arg-type]
+                wanted[code] = _milestones_of(view.states[PLANS.collection].values())  # type: ignore[arg-type]  # PlanStates
             milestone = held[doc["_id"]]
             if (milestone.plan_id, milestone.milestone_id) in wanted[code]:
                 view.states[MILESTONES.collection][doc["_id"]] = milestone
@@ -316,11 +316,13 @@ class Replica:
             view.plans_stale = False
         courses = list(view.states["courses"].values())
         return SummaryInputs(
-            course=courses[0] if courses else None,  # type: ignore[arg-type]
-            notifications=await self._rows(KINDS["reporting.notification_changed"], code, period.name),
-            reviews=await self._rows(KINDS["reporting.case_review_changed"], code, period.name),
-            plans=list(view.states["plans"].values()),  # type: ignore[arg-type]
-            milestones=list(view.states["milestones"].values()),  # type: ignore[arg-type]
+            course=courses[0] if courses else None,  # type: ignore[arg-type]  # states held as BaseModel: a CourseState
+            notifications=await self._rows(KINDS["reporting.notification_changed"], code,  # type: ignore[arg-type]  # this kind's rows are NotificationRows
+                                           period.name),
+            reviews=await self._rows(KINDS["reporting.case_review_changed"], code,  # type: ignore[arg-type]  # this kind's rows are ReviewRows
+                                     period.name),
+            plans=list(view.states["plans"].values()),  # type: ignore[arg-type]  # PlanStates, likewise
+            milestones=list(view.states["milestones"].values()),  # type: ignore[arg-type]  # MilestoneStates
             meetings=list(view.meeting_days.values()),
         )
 

@@ -112,10 +112,11 @@ class Access:
     def install(self, app: FastAPI) -> None:
         app.state.access = self
         app.add_middleware(AuditMiddleware, trail=self.trail)
-        app.add_exception_handler(Unauthorized, _unauthorized)  # type: ignore[arg-type]  # Starlette's typing
-        app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
-        app.add_exception_handler(Unavailable, _unavailable)  # type: ignore[arg-type]
-        app.add_exception_handler(StarletteHTTPException, _with_allow)  # type: ignore[arg-type]
+        # (each ignore: Starlette types a handler's exception as Exception, ours as the class it handles)
+        app.add_exception_handler(Unauthorized, _unauthorized)  # type: ignore[arg-type]  # see above
+        app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]  # see above
+        app.add_exception_handler(Unavailable, _unavailable)  # type: ignore[arg-type]  # see above
+        app.add_exception_handler(StarletteHTTPException, _with_allow)  # type: ignore[arg-type]  # see above
 
 
 def _kafka(settings: Settings) -> Any:

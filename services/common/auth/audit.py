@@ -77,7 +77,7 @@ class AuditTrail:
                reason: str | None) -> AuditEvent:
         who = AuditPrincipal(
             kind=principal.kind if principal else None, id=principal.id if principal else None,
-            via=via,  # type: ignore[arg-type]  # checked by the model
+            via=via,  # type: ignore[arg-type]  # a str for a Literal field: checked by the model
             issuer=principal.issuer if principal else None,
             scope=principal.scope_list if principal else [])
         return AuditEvent(
@@ -85,8 +85,8 @@ class AuditTrail:
             occurred_at=self.clock(), source=f"taskforce.{self.service}",
             municipality_code=municipality if municipality and CODE.fullmatch(municipality) else None,
             data=AccessAudited(
-                action=action,  # type: ignore[arg-type]  # checked by the model
-                outcome=outcome, reason=reason,  # type: ignore[arg-type]
+                action=action,  # type: ignore[arg-type]  # a str for a Literal field: checked by the model
+                outcome=outcome, reason=reason,  # type: ignore[arg-type]  # likewise, Literal fields
                 principal=who, service=self.service, method=method[:10], route=route[:200],
                 period=period if period and PERIOD.fullmatch(period) else None,
                 client=client[:100] if client else None))

@@ -35,9 +35,12 @@ def figures_of_rows(
     top = visible_before(period, as_of)
     limit = micros(as_of)
     received = [r for r in rows if r.received is not None and start <= r.received < top]
-    durations = [r.assessed - r.received for r in received if r.assessed is not None]
+    # (`r.received is not None` again below: always true here; it tells the type checker so)
+    durations = [r.assessed - r.received for r in received
+                 if r.assessed is not None and r.received is not None]
     within = sum(1 for d in durations if d <= LIMIT_MICROS)
-    overdue = sum(1 for r in received if r.assessed is None and r.received + LIMIT_MICROS <= limit)
+    overdue = sum(1 for r in received
+                  if r.assessed is None and r.received is not None and r.received + LIMIT_MICROS <= limit)
     # As timedelta.total_seconds() / 3600 computes it, so the median rounds the same way.
     hours = [d / 1_000_000 / 3600 for d in durations]
     return NotificationFigures(

@@ -75,7 +75,7 @@ class MeetingDay(NamedTuple):
     plan_id: str
     held_on: date
     last_at: datetime
-    count: int = 1
+    count: int = 1  # type: ignore[assignment]  # a field named like tuple.count, on purpose: `day.count`
 
     @classmethod
     def of(cls, meeting: MeetingState) -> MeetingDay:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -26,6 +27,9 @@ from matplotlib.figure import Figure
 
 from schemas.summary import SummaryData
 from services.reporting.report import formatting as fmt
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 #: Okabe–Ito colours: distinguishable with colour-vision deficiencies.
 BLUE, ORANGE, GREEN, PINK, VERMILLION, SKY, GREY = (
@@ -40,7 +44,7 @@ MILESTONE_COLOURS: dict[str, str] = {
     "achieved": GREEN, "in_progress": BLUE, "at_risk": ORANGE, "missed": VERMILLION,
     "not_started": GREY,
 }
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "taskforce-report",
     "svg.fonttype": "none",
     "font.family": "sans-serif",
@@ -242,7 +246,8 @@ def _milestone_svg(periods: tuple[str, ...], counts: tuple[tuple[int, ...], ...]
             ax.text(0.5, 0.5, "Ingen udviklingsplan endnu", transform=ax.transAxes,
                     ha="center", va="center", color="#555555")
         ax.set_ylim(0, max(top * 1.1, 1))
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        # The y axis' default locator is an AutoLocator, a MaxNLocator, which takes `integer`
+        ax.yaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # see above
         ax.set_ylabel("Milepæle")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return _save(fig, tips)
