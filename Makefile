@@ -39,9 +39,11 @@ run: $(STAMP)
 test: $(STAMP) lint stunnel
 	@$(PY) -m pytest -m "not faults" $(PYTEST_ARGS)
 
-## make lint: ruff, and the pins against the recorded wheels (offline; make check-wheels is online)
+## make lint: ruff, mypy (pyproject.toml's [tool.mypy]), and the pins against the recorded wheels
+## (offline; make check-wheels is online)
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
 	@$(PY) -m tools.wheels check
 
 test-unit: $(STAMP)
