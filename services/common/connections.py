@@ -247,17 +247,28 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
-async def speaks_tls(host: str, port: int) -> bool:
-    """Whether the server at host:port completes a TLS handshake (certificate not checked)."""
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def _open_unverified_tls(host: str, port: int) -> Streams | None:
+    """A TLS connection to host:port for a probe (the certificate not checked), or None when
+    no handshake completes within the probe's time (ssl.SSLError is an OSError)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        _reader, writer = await asyncio.wait_for(
+        return await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=context, server_hostname=host or None), PROBE_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError):
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return None
+
+
+async def speaks_tls(host: str, port: int) -> bool:
+    """Whether the server at host:port completes a TLS handshake (certificate not checked)."""
+    opened = await _open_unverified_tls(host, port)
+    if opened is None:
         return False
-    await _close(writer)
+    await _close(opened[1])
     return True
 
 
@@ -481,14 +492,10 @@ async def _store_transport_problem(url: str, error: str) -> SettingsError | None
 async def _closes_after_handshake(host: str, port: int) -> bool:
     """Whether the server ends a TLS connection without a client certificate right after the
     handshake (a server waiting for a request says nothing and keeps it open)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context, server_hostname=host or None), PROBE_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+    opened = await _open_unverified_tls(host, port)
+    if opened is None:
         return False
+    reader, writer = opened
     try:
         return await asyncio.wait_for(reader.read(1), 1.0) == b""
     except TimeoutError:

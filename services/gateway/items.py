@@ -326,7 +326,8 @@ def _guess_topic(raw: bytes) -> str | None:
 
 
 def _topic_of(event: Any) -> str | None:
-    spec = INPUT_TYPES.get(getattr(event, "event_type", None))  # type: ignore[arg-type]
+    event_type = getattr(event, "event_type", None)
+    spec = INPUT_TYPES.get(event_type) if isinstance(event_type, str) else None
     return spec[1] if spec is not None else None
 
 
