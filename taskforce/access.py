@@ -32,6 +32,7 @@ from schemas import topics
 from schemas.audit import NO_MUNICIPALITY, AuditEvent
 from services.common.auth.principal import ALL, CODE
 from services.common.auth.tokens import DANISH, new_token, parse_expiry, token_id
+from services.common.connections import kafka_connection
 
 #: Reading the audit stops when nothing more arrives for this long after the end offsets.
 QUIET_S = 1.0
@@ -111,20 +112,12 @@ def instant(value: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=DANISH)
 
 
-def _client_args(bootstrap: str) -> dict[str, Any]:
-    """The broker connection: the shared connection settings where they exist (TLS, SASL)."""
-    try:
-        from services.common.connections import kafka_connection
-    except ImportError:
-        return {"bootstrap_servers": bootstrap}
-    return dict(kafka_connection(bootstrap_servers=bootstrap).client_args())
-
-
 async def read_audit(bootstrap: str, prefix: str, codes: Sequence[str] = (), since: datetime | None = None,
                      until: datetime | None = None) -> list[AuditEvent]:
     """The audit events on the broker, oldest first, for `codes` (all when empty) in [since, until)."""
     topic = prefix + topics.AUDIT
-    consumer = AIOKafkaConsumer(**_client_args(bootstrap), group_id=None, enable_auto_commit=False,
+    connection = kafka_connection(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**connection.client_args(), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:

@@ -35,6 +35,7 @@ from services.common.auth.guard import (
 from services.common.auth.oidc import OidcConfig, OidcVerifier
 from services.common.auth.sessions import Csrf, SessionStore, SignInLimiter
 from services.common.auth.tokens import TokenBook
+from services.common.connections import kafka_connection
 from services.common.kafka import ensure_topics
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class Access:
         """
         settings = runtime.settings
         try:
-            await ensure_topics(_kafka(settings), settings.topic_prefix, topics.AUDIT_PARTITIONS,
+            await ensure_topics(kafka_connection(settings), settings.topic_prefix, topics.AUDIT_PARTITIONS,
                                 attempts=AUDIT_TOPIC_ATTEMPTS)
         except Exception as exc:
             log.error("cannot create the audit topic; create it with the others (docs/operations.md)",
@@ -117,16 +118,6 @@ class Access:
         app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]  # see above
         app.add_exception_handler(Unavailable, _unavailable)  # type: ignore[arg-type]  # see above
         app.add_exception_handler(StarletteHTTPException, _with_allow)  # type: ignore[arg-type]  # see above
-
-
-def _kafka(settings: Settings) -> Any:
-    """How the services reach the broker: the shared connection settings where they exist
-    (TLS, SASL), else the bootstrap servers."""
-    try:
-        from services.common.connections import kafka_connection
-    except ImportError:
-        return settings.kafka_bootstrap_servers
-    return kafka_connection(settings)
 
 
 async def _unauthorized(_request: Request, exc: Unauthorized) -> Response:
