@@ -4,10 +4,13 @@ Environment:
     BENCH_EVENTS   intake events (default 100,000); every other volume is proportionate
     BENCH_REPEAT   alternating raw/service runs per service, best kept (default 1)
     BENCH_PROFILE  0 to skip the cProfile runs (default 1)
-    BENCH_ONLY     comma-separated phases (throughput, batching, latency, memory, profile, gateway)
+    BENCH_ONLY     comma-separated phases (throughput, batching, latency, memory, profile, gateway,
+                   tracing)
                    for development; such a partial run writes bench/results/tmp/partial.json only
     BENCH_GATEWAY_EVENTS   events posted to the gateway (default BENCH_EVENTS / 5, 2,000 to 20,000)
     BENCH_GATEWAY_REQUEST  events per gateway request (default 1,000, the gateway's limit)
+    BENCH_TRACING_EVENTS   intake records of the tracing phase (default BENCH_EVENTS / 5, 5,000 to
+                           20,000); its rounds are BENCH_REPEAT, at least 2
 """
 
 from __future__ import annotations
@@ -21,14 +24,16 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import findings, phases, workload
+from bench import findings, phases, tracing_cost, workload
 from bench import gateway as gateway_phase
 from bench.harness import RESULTS, TMP
 from bench.proc import load_average, machine
 from bench.report import print_tables, write
 from bench.stats import RESULTS_SCHEMA, evaluate_targets, growth_ratio, scaled, validate_results
 
-PHASES = ("throughput", "batching", "latency", "memory", "profile", "gateway")
+PHASES = ("throughput", "batching", "latency", "memory", "profile", "gateway", "tracing")
+#: Rounds of the tracing phase (off, 100 %, 1 % each) at least: its cost is a difference of a few %.
+TRACING_MIN_ROUNDS = 2
 RATES = [200, 500]
 #: The latency what-if: aiokafka's default fetch wait, against the services' own setting.
 WHATIF_FETCH_MAX_WAIT_MS = 500
@@ -56,6 +61,7 @@ def volumes(events: int) -> dict[str, Any]:
         "profile_others": min(events // 2, 10_000),
         "gateway": _int_env("BENCH_GATEWAY_EVENTS", max(2_000, min(20_000, events // 5))),
         "gateway_request": _int_env("BENCH_GATEWAY_REQUEST", 1_000),
+        "tracing": _int_env("BENCH_TRACING_EVENTS", max(5_000, min(20_000, events // 5))),
     }
 
 
@@ -72,7 +78,7 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
         "rss_growth_ratio": None,
         "notes": [],
     }
-    consumers = only - {"gateway"}  # the phases that need the consumers' inputs
+    consumers = only - {"gateway", "tracing"}  # the phases that need the consumers' inputs
     intake = list(workload.intake_events(events)) if consumers else []
     inputs: dict[str, list[workload.Record]] = {
         "intake": intake,
@@ -118,6 +124,14 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
         results["gateway"] = await gateway_phase.measure(
             list(workload.intake_events(scale["gateway"])), scale["gateway_request"], repeat, console,
             profiled=profile)
+    if "tracing" in only:
+        rounds = max(TRACING_MIN_ROUNDS, repeat)
+        results["scale"]["tracing_rounds"] = rounds
+        console.log(f"tracing cost: intake on {scale['tracing']:,} records, off / 100 % / 1 % alternating, "
+                    f"{rounds} rounds")
+        results["tracing"] = await tracing_cost.measure(
+            list(workload.intake_events(scale["tracing"])), rounds, console,
+            profiled=("on_1",) if profile else ())
     results["targets"] = [t.as_dict() for t in evaluate_targets(results)]
     results["notes"] = findings.notes(results)
     results["machine"]["load_average_at_end"] = load_average()

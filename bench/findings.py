@@ -157,6 +157,84 @@ def _gateway_notes(results: dict[str, Any], missed: list[str]) -> list[str]:
     return out
 
 
+TRACING = (
+    "Tracing cost (bench/tracing_cost.py): intake (`python -m services.intake`) on {events} records, "
+    "fresh servers per run, off / 100 % / 1 % alternating, {rounds} rounds, best of each: CPU per event "
+    "{off} µs off, {full} µs at 100 % ({full_cost}), {one} µs at 1 % ({one_cost}); {rates} events/s. "
+    "Off: no OTEL_* variable, records without traceparent, no span exported ({off_spans}). On: "
+    "OTEL_EXPORTER_OTLP_ENDPOINT at an OTLP/HTTP sink in the bench process, sampler {sampler}; every "
+    "record carried a traceparent of its own random trace, sampled as a publisher at the same rate "
+    "would mark it ({sampled_one} of {events} at 1 %); spans received per run: {full_spans} at 100 %, "
+    "{one_spans} at 1 %. Finding: {statement}: {verdict} (× {ratio}; per round {per_round})."
+)
+
+TRACING_MISSED = (
+    "Why tracing at 1 % costs this much: what intake pays per record that carries a context does not "
+    "depend on the record being sampled. For each one, services/common/tracing.py's batch() parses the "
+    "header, starts a per-record span through the SDK (the parent-based sampler's decision, a new span "
+    "id, a Link, the attribute dict; a NonRecordingSpan when the parent is unsampled), formats its "
+    "traceparent, and the reporting record the entity causes carries it as a header. {profile}"
+    "What would close it (a change to services/common/tracing.py, not made here): when the record's "
+    "context is not sampled and the sampler is parent-based, nothing of its trace will be recorded, so "
+    "skip the SDK and let the output carry the record's own traceparent (or none); then an unsampled "
+    "record costs a header read and no span."
+)
+
+TRACING_DROPPED = (
+    "At 100 % the SDK's BatchSpanProcessor dropped spans in {runs} run(s) (fewer spans than sampled "
+    "records reached the sink): its queue holds 2,048 spans by default and a 2,000-record batch makes "
+    "one span per record at once; OTEL_BSP_MAX_QUEUE_SIZE raises it."
+)
+
+
+def _tracing_notes(results: dict[str, Any]) -> list[str]:
+    t = results.get("tracing")
+    if not t:
+        return []
+    c = t.get("configurations", {})
+    off, full, one = c.get("off", {}), c.get("on_100", {}), c.get("on_1", {})
+    cost = t.get("cost_percent", {})
+    finding = t.get("finding_1pct") or {}
+
+    def pct(value: Any) -> str:
+        return "–" if value is None else f"{value:+.1f} %"
+
+    def spans(figures: dict[str, Any]) -> str:
+        return " / ".join(f"{n:,}" for n in figures.get("spans", [])) or "–"
+
+    per_round = "; ".join(f"{name}: " + ", ".join(pct(v) for v in values)
+                          for name, values in (t.get("cost_percent_per_round") or {}).items())
+    out = [TRACING.format(
+        events=f"{t['events']:,}", rounds=t["rounds"], off=_us1(off.get("cpu_s_per_event")),
+        full=_us1(full.get("cpu_s_per_event")), one=_us1(one.get("cpu_s_per_event")),
+        full_cost=pct(cost.get("on_100")), one_cost=pct(cost.get("on_1")),
+        rates=" / ".join(f"{f.get('events_per_s', 0):,.0f}" for f in (off, full, one)),
+        off_spans=spans(off), sampler=t.get("sampler"), sampled_one=f"{one.get('sampled_records', 0):,}",
+        full_spans=spans(full), one_spans=spans(one), statement=finding.get("statement", "–"),
+        verdict={True: "holds", False: "does not hold", None: "not measured"}[finding.get("holds")],
+        ratio=_fmt(finding.get("cpu_ratio")), per_round=per_round or "–")]
+    if finding.get("holds") is False:
+        profile = (t.get("profiles") or {}).get("on_1") or {}
+        spelled = ""
+        if profile.get("tracing_share") is not None:
+            top = "; ".join(f"{r['function']} {r['tottime_s']:.2f} s ({r['calls']:,} calls)"
+                            for r in profile.get("tracing_top_own_time", [])[:6])
+            spelled = (f"This run's profile at 1 % (cProfile of intake's event loop from its first batch, "
+                       f"bench.profiled; its clock inflates small calls): {profile['tracing_share']:.0%} "
+                       f"of the busy own time in OpenTelemetry and services/common/tracing.py, one span "
+                       f"started per record, sampled or not; the largest: {top}. ")
+        out.append(TRACING_MISSED.format(profile=spelled))
+    if t.get("problems"):
+        out.append(f"Tracing runs not as expected: {'; '.join(t['problems'])}.")
+    if full.get("runs_with_spans_dropped"):
+        out.append(TRACING_DROPPED.format(runs=full["runs_with_spans_dropped"]))
+    return out
+
+
+def _us1(seconds: Any) -> str:
+    return "–" if seconds is None else f"{seconds * 1e6:,.1f}"
+
+
 def _us(seconds: Any) -> str:
     return "–" if seconds is None else f"{seconds * 1e6:,.0f}"
 
@@ -231,6 +309,7 @@ def notes(results: dict[str, Any]) -> list[str]:
         out.append(OWNING_CPU.format(names=", ".join(costly)))
     out += _latency_notes(results, missed)
     out += _gateway_notes(results, missed)
+    out += _tracing_notes(results)
     memory = results.get("memory")
     if memory and any(name.startswith("RSS flat") for name in missed):
         out.append(MEMORY.format(first=memory["rss_mb_at_first_sample"], last=memory["rss_mb_at_end"]))

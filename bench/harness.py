@@ -181,10 +181,11 @@ class Process:
 
 def child_env(stack: Stack, prefix: str, name: str, **extra: str) -> dict[str, str]:
     """The environment of a consumer process: our servers, our prefix, a log file, nothing inherited
-    from TASKFORCE_* settings of the caller (so runs are comparable)."""
+    from TASKFORCE_* settings of the caller (so runs are comparable), and no OTEL_* either:
+    nothing is traced unless a phase says so (the tracing phase, bench/tracing_cost.py)."""
     (TMP / f"{name}.log").unlink(missing_ok=True)  # the services append to their log file
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TASKFORCE_", "KAFKA_", "MONGODB_"))}
+           if not k.startswith(("TASKFORCE_", "KAFKA_", "MONGODB_", "OTEL_"))}
     env.update({
         "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
         "MONGODB_URL": stack.mongodb_url,

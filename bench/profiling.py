@@ -37,6 +37,7 @@ PACKAGE_MARKERS: tuple[tuple[str, str], ...] = (
     ("/uvicorn/", "starlette/uvicorn"),
     ("/typing.py", "typing"),
     ("/zoneinfo/", "zoneinfo"),
+    ("/opentelemetry/", "opentelemetry"),
 )
 
 

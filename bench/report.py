@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.stats import SERVICES
+from bench.stats import SERVICES, TRACING_CONFIGURATIONS
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -82,6 +82,23 @@ def print_tables(results: dict[str, Any], console: Console) -> None:
                       f"  (× {_fmt(results.get('rss_growth_ratio'), 3)})")
     console.print(other)
 
+    rows = tracing_rows(results.get("tracing"))
+    if rows:
+        t = results["tracing"]
+        table = Table(title=f"Tracing cost: intake on {t['events']:,} records, {t['rounds']} alternating "
+                            f"rounds (best of each)")
+        for column in TRACING_HEADER:
+            table.add_column(column, justify="left" if column == "tracing" else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        finding = t.get("finding_1pct") or {}
+        if finding:
+            style = {True: "green", False: "red"}.get(finding.get("holds"), "yellow")
+            verdict = {True: "holds", False: "does not hold", None: "not measured"}[finding.get("holds")]
+            console.print(f"{finding.get('statement')}: [{style}]{verdict}[/] "
+                          f"(× {_fmt(finding.get('cpu_ratio'), 3)}; a finding, not a target)")
+
     targets = Table(title="Targets")
     targets.add_column("target")
     targets.add_column("value", justify="right")
@@ -126,6 +143,7 @@ def markdown(results: dict[str, Any]) -> str:
                   f"{_us(b['batch_cpu_s_per_event'])} µs/event "
                   f"(× {_fmt(b['speedup'], 1)} throughput, × {_fmt(b['cpu_saving'], 1)} less CPU per event)."]
     lines += gateway_markdown(results.get("gateway"))
+    lines += tracing_markdown(results.get("tracing"))
     lat = results.get("latency_s", {})
     if lat:
         lines += ["", "## End-to-end latency (publish → committee summary counting the notification)", "",
@@ -184,6 +202,57 @@ def gateway_markdown(g: dict[str, Any] | None) -> list[str]:
     if g.get("incomplete_runs"):
         lines.append(f"Runs whose events were not all accepted or not all on their topics: "
                      f"{', '.join(g['incomplete_runs'])}.")
+    return lines
+
+
+TRACING_HEADER = ["tracing", "records sampled", "CPU µs/event", "vs off", "events/s", "spans received"]
+TRACING_LABELS = {"off": "off (no OTEL_EXPORTER_OTLP_ENDPOINT)", "on_100": "on, sampled at 100 %",
+                  "on_1": "on, sampled at 1 %"}
+
+
+def tracing_rows(t: dict[str, Any] | None) -> list[list[str]]:
+    """Per configuration of the tracing phase: its best CPU per event, the cost against off."""
+    if not t:
+        return []
+    rows = []
+    for name in TRACING_CONFIGURATIONS:
+        f = t.get("configurations", {}).get(name)
+        if not f:
+            continue
+        cost = t.get("cost_percent", {}).get(name)
+        rows.append([TRACING_LABELS[name], _fmt(f.get("sampled_records")),
+                     f"{f['cpu_s_per_event'] * 1e6:,.1f}",
+                     "–" if cost is None else f"{cost:+.1f} %", _fmt(f["events_per_s"], 0),
+                     " / ".join(_fmt(n) for n in f.get("spans", []))])
+    return rows
+
+
+def tracing_markdown(t: dict[str, Any] | None) -> list[str]:
+    """The tracing phase's section: CPU per event off / 100 % / 1 %, and what 1 % costs."""
+    rows = tracing_rows(t)
+    if not t or not rows:
+        return []
+    per_round = t.get("cost_percent_per_round", {})
+    spelled = "; ".join(f"{TRACING_LABELS[name].split(', ')[-1]}: "
+                        + ", ".join("–" if v is None else f"{v:+.1f} %" for v in values)
+                        for name, values in per_round.items())
+    lines = ["", f"## Tracing cost (intake, {_fmt(t['events'])} records, {t['rounds']} rounds)", "",
+             "| " + " | ".join(TRACING_HEADER) + " |", "|---|" + "---:|" * (len(TRACING_HEADER) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", f"`python -m services.intake` on fresh servers per run, the configurations alternating; "
+              f"sampler `{t.get('sampler')}`, OTLP/HTTP to a sink in the bench process (spans per run). "
+              "Records carry a `traceparent` (random trace id, sampled flag as a publisher at the same rate "
+              "would set it) when tracing is on. Best CPU per event of each configuration; per round "
+              f"against that round's off run: {spelled or '–'}."]
+    finding = t.get("finding_1pct") or {}
+    if finding:
+        verdict = {True: "holds", False: "does not hold", None: "not measured"}[finding.get("holds")]
+        lines.append("")
+        lines.append(f"Finding (not a target): {finding.get('statement')}: **{verdict}** "
+                     f"(× {_fmt(finding.get('cpu_ratio'), 3)}, limit {finding.get('limit')}); "
+                     "why, with this run's profile: see the notes.")
+    if t.get("problems"):
+        lines.append(f"Problems: {'; '.join(t['problems'])}.")
     return lines
 
 

@@ -23,6 +23,12 @@ MAX_RSS_DRIFT = 0.10
 #: directly (1,000-event requests against 1,000-record chunks), at least.
 MIN_GATEWAY_RATIO = 0.5
 GATEWAY_FIELDS = ("events_per_s", "direct_events_per_s", "throughput_ratio", "request_events")
+#: Tracing sampled at 1 % (parent-based, the publisher sampling at 1 % too): intake's CPU per
+#: event within this many times its CPU per event with tracing off (#27). Stated as a finding,
+#: not a target: it does not hold (bench/README.md, "Tracing cost").
+MAX_TRACING_1PCT_CPU_RATIO = 1.1
+TRACING_CONFIGURATIONS = ("off", "on_100", "on_1")
+TRACING_FIELDS = ("cpu_s_per_event", "events_per_s")
 
 SERVICES = ("intake", "analysis", "followup", "reporting")
 SERVICE_FIELDS = ("events_per_s", "raw_events_per_s", "throughput_ratio", "cpu_per_event_ratio",
@@ -183,6 +189,19 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
     return targets
 
 
+def tracing_finding(on_1_cpu: float | None, off_cpu: float | None,
+                    problems: Sequence[str] = ()) -> dict[str, Any]:
+    """Whether intake's CPU per event at 1 % sampling is within MAX_TRACING_1PCT_CPU_RATIO of off
+    (None when not measured; False when a run's spans were not as expected)."""
+    value = ratio(on_1_cpu, off_cpu)
+    holds = _at_most(value, MAX_TRACING_1PCT_CPU_RATIO)
+    if problems and holds is not None:
+        holds = False
+    return {"statement": f"tracing at 1 %: intake CPU per event within "
+                         f"+{round((MAX_TRACING_1PCT_CPU_RATIO - 1) * 100)} % of off",
+            "cpu_ratio": value, "limit": f"<= {MAX_TRACING_1PCT_CPU_RATIO}", "holds": holds}
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -222,6 +241,20 @@ def validate_results(results: Mapping[str, Any]) -> list[str]:
                 problems.append(f"gateway.{fieldname} missing")
             elif gateway[fieldname] is not None and not _number(gateway[fieldname]):
                 problems.append(f"gateway.{fieldname} is not a number")
+    tracing = results.get("tracing")
+    if tracing is not None:
+        for name in TRACING_CONFIGURATIONS:
+            figures = tracing.get("configurations", {}).get(name)
+            if figures is None:
+                problems.append(f"tracing.configurations.{name} missing")
+                continue
+            for fieldname in TRACING_FIELDS:
+                if not _number(figures.get(fieldname)):
+                    problems.append(f"tracing.configurations.{name}.{fieldname} is not a number")
+        for name in TRACING_CONFIGURATIONS[1:]:
+            value = tracing.get("cost_percent", {}).get(name)
+            if value is not None and not _number(value):
+                problems.append(f"tracing.cost_percent.{name} is not a number")
     for target in results.get("targets", []):
         if not {"name", "value", "limit", "pass"} <= set(target):
             problems.append(f"target {target.get('name')!r} incomplete")
