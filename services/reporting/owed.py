@@ -59,7 +59,7 @@ class Touched:
 def merge_moves(first: Move | None, second: Move | None) -> Move | None:
     """One move covering both: from the earlier `before` (None, the first watermark, is
     earliest) to the later `after`. Recomputing for a wider move is only more work, never
-    wrong (see `SummaryProcessor._dirty`)."""
+    wrong (see `domain.lifecycle.periods_to_recompute`)."""
     if first is None or second is None:
         return first or second
     before = None if first[0] is None or second[0] is None else min(first[0], second[0])

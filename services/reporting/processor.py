@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from schemas import topics
 from schemas.commands import SummaryRequested
 from schemas.common import EnvelopeFields
-from schemas.periods import Period, period_of_micros, utc
+from schemas.periods import Period, period_of_micros
 from schemas.reporting import ProgressReported, StreamProgress
 from schemas.summary import SummaryData, SummaryStatus
 from services.common.dlq import report_rejections
@@ -47,6 +47,7 @@ from services.reporting.domain.lifecycle import (
     decide,
     grace_passed,
     held_by,
+    periods_to_recompute,
     unheard_holds,
 )
 from services.reporting.domain.summary import figures_key, same_figures, summary_of
@@ -419,7 +420,9 @@ class SummaryProcessor:
         # Progress moved: a draft past its grace may be final now, though no figure changed.
         opened = {period for period in known if entry.progressed and _open(view.summaries.get(period.name))
                   and grace_passed(watermark, period, self.grace)}
-        dirty = self._dirty(known, entry, move, opened)
+        dirty = periods_to_recompute(
+            known, entry.periods | entry.final | entry.republish, everything=entry.everything,
+            moved_from=move[0] if move else None, moved=move is not None, grace=self.grace, also=opened)
         computed: dict[str, SummaryData] = {}
         to_publish = []
         waiting_for: set[str] = set()  # topics without progress that hold a period
@@ -519,22 +522,6 @@ class SummaryProcessor:
         await self._publish(summaries)
         await self.replica.settle_owed(None)
         self.owed.clear()
-
-    def _dirty(self, known: list[Period], entry: Touched, move: Move | None,
-               also: set[Period] | None = None) -> list[Period]:
-        """Periods whose summary may differ now (`also`: and these), in order; a change also
-        dirties the next period, whose highlights compare with it."""
-        dirty: set[Period] = set(also or ())
-        for period in known:
-            name = period.name
-            if entry.everything or name in entry.periods or name in entry.final or name in entry.republish:
-                dirty.add(period)
-            elif move is not None and (move[0] is None or utc(period.end) + self.grace >= utc(move[0])):
-                dirty.add(period)  # its as_of moved, or its grace may just have passed
-        for period in known:
-            if period.previous() in dirty:
-                dirty.add(period)
-        return sorted(dirty)
 
     def _summary_doc(
         self, code: str, data: SummaryData, key: str, correlation_id: str | None,

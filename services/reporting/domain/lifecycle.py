@@ -50,6 +50,32 @@ def grace_passed(watermark: datetime, period: Period, grace: timedelta = DEFAULT
     return utc(watermark) > utc(period.end) + grace
 
 
+def periods_to_recompute(known: Collection[Period], named: Collection[str], *, everything: bool,
+                         moved_from: datetime | None, moved: bool, grace: timedelta,
+                         also: Collection[Period] = ()) -> list[Period]:
+    """The periods whose summary may differ now, oldest first.
+
+    `named`: periods a batch's states or commands touched; `everything`: a change that reaches
+    every period (a course, plan, milestone or meeting); `moved`: the watermark moved, from
+    `moved_from` (None: there was none), which changes `as_of` of every period whose end plus
+    the grace is not before the old watermark (and may pass its grace); `also`: periods to
+    recompute besides. A recomputed period also recomputes the next one, whose highlights
+    compare with it (and only the next: its figures stay, so the one after it need not follow).
+    Recomputing more would only be more work, never a wrong summary.
+    """
+    dirty: set[Period] = set(also)
+    def as_of_moves(period: Period) -> bool:  # or its grace may just have passed
+        return moved_from is None or utc(period.end) + grace >= utc(moved_from)
+
+    for period in known:
+        if everything or period.name in named or (moved and as_of_moves(period)):
+            dirty.add(period)
+    # The next period's highlights compare with a recomputed period's figures; its own figures
+    # do not change by that, so the one after it need not follow (no cascade to the newest).
+    following = {period for period in known if period.previous() in dirty}
+    return sorted(dirty | following)
+
+
 @dataclass(frozen=True)
 class Progress:
     """What the owning service of one input topic last said of one municipality's events
