@@ -7,9 +7,11 @@ record. The hops carry the context in a `traceparent` record header.
 Batch consumers (the messaging conventions' shape for batches): one `process` span per
 batch, linked to the contexts of its records (at most `MAX_LINKS`: SDKs drop links past 128
 by default), with child spans for its steps (decode, store, produce, commit). A record's own
-trace does not end there: for each record that carries a context, a short `process` span is
-made *in that record's trace* (its parent is the record's context, linked to the batch span),
-and what the batch emits for that record carries the context of that span. So a trace is
+trace does not end there: for each record that carries a sampled context, a short `process`
+span is made *in that record's trace* (its parent is the record's context, linked to the batch
+span), and what the batch emits for that record carries the context of that span. A record
+whose context is not sampled gets no span under a parent-based sampler (it would not be
+recorded): its output carries the record's own context on, at the cost of a header parse. So a trace is
 never cut at a batch, whatever the batch's size, and the batch span still says which records
 it processed. Output that several records caused (an entity's new state, a municipality's
 summary) continues the trace of the last of them.
@@ -89,6 +91,14 @@ def _tracer() -> trace.Tracer | None:
     return None if _provider is None else _provider.get_tracer(INSTRUMENTATION)
 
 
+def _follows_parent() -> bool:
+    """Whether the installed sampler decides a child span by its parent's sampled flag (the
+    SDK's default, and `parentbased_*`): then an unsampled record's span need not be made."""
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    return isinstance(getattr(_provider, "sampler", None), ParentBased)
+
+
 def parse_traceparent(value: str | bytes | None) -> SpanContext | None:
     """The remote span context of a W3C `traceparent` (version 00), or None if it is not one.
     Strict and bounded: an attacker's header costs a length check and a split."""
@@ -163,11 +173,18 @@ def batch(records: list[ConsumerRecord], service: str, group: str | None = None)
         attributes["messaging.consumer.group.name"] = group
     links = [Link(found) for _record, found in contexts[:MAX_LINKS]]
     name = f"process {topics[0]}" if len(topics) == 1 else "process"
+    follows_parent = _follows_parent()
     with tracer.start_as_current_span(name, kind=SpanKind.CONSUMER, links=links,
                                       attributes=attributes) as span:
         own = span.get_span_context()
         traces: dict[tuple[str, int, int], str] = {}
         for record, found in contexts:
+            where = (record.topic, record.partition, record.offset)
+            if follows_parent and not found.trace_flags.sampled:
+                # Its span would not be recorded (a parent-based sampler follows the publisher's
+                # "not sampled"): skip the SDK, and let the output carry the record's context.
+                traces[where] = format_traceparent(found)
+                continue
             parent = trace.set_span_in_context(NonRecordingSpan(found))
             child = tracer.start_span(f"process {record.topic}", context=parent,
                                       kind=SpanKind.CONSUMER, links=[Link(own)], attributes={
@@ -179,7 +196,6 @@ def batch(records: list[ConsumerRecord], service: str, group: str | None = None)
                                           "taskforce.service": service,
                                       })
             child.end()
-            where = (record.topic, record.partition, record.offset)
             traces[where] = format_traceparent(child.get_span_context())
         token = _record_traces.set(traces)
         try:

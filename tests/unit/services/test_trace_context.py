@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from hypothesis import given
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from services.common import tracing
@@ -52,3 +58,40 @@ def test_nothing_is_traced_without_a_provider() -> None:
     assert not tracing.enabled() and not tracing.tracing_records()
     with tracing.publish_span("taskforce.notifications") as parent:
         assert parent is None
+
+
+def _records() -> list[SimpleNamespace]:
+    sampled, unsampled = VALID, VALID[:-2] + "00"
+    return [SimpleNamespace(topic="t", partition=0, offset=offset,
+                            headers=[(tracing.TRACEPARENT, value.encode())])
+            for offset, value in enumerate((sampled, unsampled))]
+
+
+def _spans_per_record(sampler: Sampler) -> tuple[list[str | None], int]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    try:
+        records = _records()
+        with tracing.batch(records, "intake"):  # type: ignore[arg-type]  # a record's fields only
+            carried = [tracing.record_trace(r) for r in records]  # type: ignore[arg-type]  # as above
+    finally:
+        tracing.install(None)
+    per_record = [s for s in exporter.get_finished_spans()
+                  if "messaging.kafka.offset" in (s.attributes or {})]
+    return carried, len(per_record)
+
+
+def test_an_unsampled_record_gets_no_span_of_its_own_under_a_parent_based_sampler() -> None:
+    carried, made = _spans_per_record(ParentBased(ALWAYS_ON))
+    assert made == 1  # the sampled record's only: the other's would not be recorded anyway
+    sampled, unsampled = (tracing.parse_traceparent(c) for c in carried)
+    assert unsampled == tracing.parse_traceparent(_records()[1].headers[0][1])  # passed on as it came
+    assert sampled is not None and sampled.trace_id == tracing.parse_traceparent(VALID).trace_id
+    assert sampled.span_id != tracing.parse_traceparent(VALID).span_id  # its own span's
+
+
+def test_a_sampler_that_ignores_the_parent_gets_a_span_for_every_record() -> None:
+    carried, made = _spans_per_record(ALWAYS_ON)
+    assert made == 2 and all(c is not None for c in carried)
