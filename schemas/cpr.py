@@ -35,6 +35,7 @@ _UUID_BYTES = re.compile(UUID_PATTERN.pattern.encode())
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 #: What a decoded character may differ from its spelling in: escapes and non-ASCII runs.
 _SPECIAL = re.compile(r'\\u[0-9a-fA-F]{4}|\\["\\/bfnrt]|[^\x00-\x7f]+')
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _ESCAPED = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _DIGITS = frozenset("0123456789")
 #: Digits → "0", separators → "-", the rest → " ": in ASCII without escapes a CPR-like number
@@ -51,11 +52,27 @@ def _may_hold_one(raw: bytes) -> bool:
     return _SHAPES[0] in shape or _SHAPES[1] in shape
 
 
+def _may_hold_one_unescaped(text: str) -> bool:
+    """For text without escapes: False when no CPR-like number can be in it, its non-ASCII
+    characters read as `_View` reads them (NFKC, one at a time). A run already in NFKC holds
+    neither a digit nor a separator and stands as a letter; anything else is normalised."""
+    def normal(run: re.Match[str]) -> str:
+        token = run.group()
+        if unicodedata.is_normalized("NFKC", token):
+            return "x"
+        return "".join(unicodedata.normalize("NFKC", char) for char in token)
+
+    return _may_hold_one(_NON_ASCII.sub(normal, text).encode("utf-8", "surrogateescape"))
+
+
 def contains_cpr(raw: bytes) -> bool:
     """True when a string or key of the JSON text `raw` holds a CPR-like number."""
     if raw.isascii() and b"\\" not in raw:
         return _plain_contains(raw)
-    return next(_numbers(_text(raw), strings_only=True), None) is not None
+    text = _text(raw)
+    if "\\" not in text and not _may_hold_one_unescaped(text):
+        return False  # the common non-ASCII case (Danish titles): no digit run to look at
+    return next(_numbers(text, strings_only=True), None) is not None
 
 
 def mask_cpr(raw: bytes) -> bytes:
@@ -63,6 +80,8 @@ def mask_cpr(raw: bytes) -> bytes:
     if raw.isascii() and b"\\" not in raw and not _may_hold_one(raw):
         return raw
     text = _text(raw)
+    if "\\" not in text and not _may_hold_one_unescaped(text):
+        return raw
     spans = sorted({span for number in _numbers(text, strings_only=False) for span in number})
     if not spans:
         return raw
