@@ -393,13 +393,18 @@ async def profile(service: str, records: list[workload.Record], console: Console
     console.log(f"profiling {service}: {len(records):,} records")
     await measure_one(f"profile-{service}", service, records, raw=False,
                       args=["-m", "bench.profiled", service, str(out)])
-    for _ in range(100):  # written when the process has exited
-        if out.exists():
-            break
-        await asyncio.sleep(0.1)
-    if not out.exists():
+    if not await profile_written(out):
         return {"error": "no profile written"}
     return summarise(out, len(records))
+
+
+async def profile_written(out: Path) -> bool:
+    """Whether bench.profiled wrote `out` (it does when its process exits: wait up to 10 s)."""
+    for _ in range(100):
+        if await asyncio.to_thread(out.exists):
+            return True
+        await asyncio.sleep(0.1)
+    return await asyncio.to_thread(out.exists)
 
 
 def profile_path(service: str) -> Path:

@@ -41,7 +41,7 @@ from rich.console import Console
 
 from bench import workload
 from bench.harness import TMP, child_env, consume_measured, create_topics, fresh_stack
-from bench.phases import PREFIX, SERVICE_INPUTS, timeout_for
+from bench.phases import PREFIX, SERVICE_INPUTS, profile_written, timeout_for
 from bench.proc import load_average, machine_cpu_ticks, steal_share
 from bench.profiling import Row, is_idle, rows_of, top_functions
 from bench.profiling import summarise as summarise_profile
@@ -324,11 +324,7 @@ async def profile(records: list[workload.Record], configuration: str, console: C
     await one_run(f"profile-tracing-{configuration}", configuration, rate, records,
                   traceparents(len(records), rate) if rate is not None else None, console,
                   args=["-m", "bench.profiled", "intake", str(out)])
-    for _ in range(100):  # written when the process has exited
-        if out.exists():
-            break
-        await asyncio.sleep(0.1)
-    if not out.exists():
+    if not await profile_written(out):
         return {"error": "no profile written"}
     figures = summarise_profile(out, len(records))
     rows = rows_of(pstats.Stats(str(out)))
