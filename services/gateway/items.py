@@ -278,13 +278,12 @@ def judge(item: Item, may_write: Callable[[str], bool]) -> Verdict:
     early: Any = None
     if guessed is not None and len(raw) <= MAX_RECORD_BYTES and not nested_deeper_than(raw, MAX_DEPTH):
         early = decode(guessed, raw)
-        if not isinstance(early, Rejection) and _topic_of(early) == guessed:
+        if not isinstance(early, Rejection) and _input_topic(getattr(early, "event_type", None)) == guessed:
             return _scoped(item, early, guessed, may_write)
     peeked = _peek(raw)
-    event_type = peeked.get("event_type") if peeked is not None else None
-    spec = INPUT_TYPES.get(event_type) if isinstance(event_type, str) else None
+    topic = _input_topic(peeked.get("event_type") if peeked is not None else None)
     event_id = _event_id(peeked)
-    if spec is None:
+    if topic is None:
         first = parse(topics.APPLICATIONS, raw)  # every input topic has the same first checks
         if isinstance(first, Rejection):
             return Refused(item.index, item.line, event_id, first.reason, first.detail)
@@ -292,7 +291,6 @@ def judge(item: Item, may_write: Callable[[str], bool]) -> Verdict:
             return Refused(item.index, item.line, None, "invalid_event", "value is not a JSON object")
         return Refused(item.index, item.line, event_id, "unknown_event_type",
                        "event_type is missing or not an input event type", ("event_type",))
-    topic = spec[1]
     result = early if early is not None and topic == guessed else decode(topic, raw)
     if isinstance(result, Rejection):
         fields = _locations(topic, raw) if result.reason == "invalid_event" else ()
@@ -319,14 +317,11 @@ def _guess_topic(raw: bytes) -> str | None:
     decodes on that topic and its own event_type belongs there.
     """
     match = _EVENT_TYPE.search(raw)
-    if match is None:
-        return None
-    spec = INPUT_TYPES.get(match.group(1).decode("ascii"))
-    return spec[1] if spec is not None else None
+    return None if match is None else _input_topic(match.group(1).decode("ascii"))
 
 
-def _topic_of(event: Any) -> str | None:
-    event_type = getattr(event, "event_type", None)
+def _input_topic(event_type: object) -> str | None:
+    """The topic of an input event type, or None for anything else."""
     spec = INPUT_TYPES.get(event_type) if isinstance(event_type, str) else None
     return spec[1] if spec is not None else None
 
