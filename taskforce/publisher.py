@@ -161,15 +161,12 @@ async def send_records(records: Sequence[FeedLine], bootstrap: str | KafkaConnec
         raise PublishError(f"cannot reach Kafka at {bootstrap} ({type(exc).__name__})") from exc
     try:
         futures = []
-        traced = tracing.enabled()
         for record in records:
-            if traced:  # each record starts its trace (OTEL_EXPORTER_OTLP_ENDPOINT set)
-                with tracing.publish_span(prefix + record.topic) as parent:
-                    headers = [(tracing.TRACEPARENT, parent.encode())] if parent else None
-                    future = await producer.send(prefix + record.topic, record.value, key=record.key,
-                                                 headers=headers)
-            else:
-                future = await producer.send(prefix + record.topic, record.value, key=record.key)
+            # each record starts its trace when tracing (OTEL_EXPORTER_OTLP_ENDPOINT set)
+            with tracing.publish_span(prefix + record.topic) as parent:
+                headers = [(tracing.TRACEPARENT, parent.encode())] if parent else None
+                future = await producer.send(prefix + record.topic, record.value, key=record.key,
+                                             headers=headers)
             if on_ack is not None:
                 future.add_done_callback(_when_acknowledged(on_ack))
             futures.append(future)
@@ -258,16 +255,10 @@ async def publish(paths: Sequence[Path], *, bootstrap: str | KafkaConnection, pr
     if dry_run:
         console.print(counts_table(checked.planned(prefix), "Dry run: would send"))
         return Outcome(checked, Counter())
-    exporting = not tracing.enabled() and tracing.configure("publisher")
-    try:
-        with progress_bar(console, large) as progress:
-            task = progress.add_task("Sending", total=len(checked.records))
-            sent = await send_records(checked.records, bootstrap, prefix,
-                                      on_ack=lambda: progress.advance(task))
-    finally:
-        if exporting:
-            tracing.shutdown()
-            tracing.install(None)
+    with tracing.exporting("publisher"), progress_bar(console, large) as progress:
+        task = progress.add_task("Sending", total=len(checked.records))
+        sent = await send_records(checked.records, bootstrap, prefix,
+                                  on_ack=lambda: progress.advance(task))
     address = bootstrap.bootstrap_servers if isinstance(bootstrap, KafkaConnection) else bootstrap
     console.print(counts_table(sent, f"Sent to {address} (every record acknowledged)"))
     if checked.rejected:

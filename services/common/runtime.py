@@ -574,13 +574,10 @@ class _Server(uvicorn.Server):
 def serve(app: FastAPI, settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully (finish and commit the batch)."""
     configure_logging(settings.service, settings.log_level, settings.log_file)
-    tracing.configure(settings.service)
     config = uvicorn.Config(app, host=settings.http_host, port=settings.port, log_config=None,
                             access_log=False, timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S))
-    try:
+    with tracing.exporting(settings.service):  # the last spans exported before the process ends
         _Server(config).run()
-    finally:
-        tracing.shutdown()  # the last spans exported before the process ends
 
 
 def projection_service(

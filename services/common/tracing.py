@@ -77,6 +77,19 @@ def configure(service: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def exporting(service: str) -> Iterator[None]:
+    """While it lasts, export traces over OTLP if an endpoint is configured and no provider is
+    installed yet (tests install their own); at the end, flush and uninstall what it set up."""
+    configured = not enabled() and configure(service)
+    try:
+        yield
+    finally:
+        if configured:
+            shutdown()
+            install(None)
+
+
 def shutdown() -> None:
     """Flush and stop the installed provider (at process exit)."""
     if _provider is not None:

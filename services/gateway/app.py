@@ -153,20 +153,17 @@ def create(settings: Settings | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (unless a provider is
-        # installed already, as by the tests): the trace continues onto each record produced.
-        exporting = not tracing.enabled() and tracing.configure("gateway")
-        runtime.sink.start()
-        log.info("gateway started", extra={"idempotence": config.idempotence})
-        try:
-            yield
-        finally:
-            await access.stop()
-            await runtime.sink.stop()
-            if exporting:
-                tracing.shutdown()
-                tracing.install(None)
-            log.info("stopped")
+        # Traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set: the trace of a request
+        # continues onto each record produced.
+        with tracing.exporting("gateway"):
+            runtime.sink.start()
+            log.info("gateway started", extra={"idempotence": config.idempotence})
+            try:
+                yield
+            finally:
+                await access.stop()
+                await runtime.sink.stop()
+                log.info("stopped")
 
     app = FastAPI(title="taskforce gateway", lifespan=lifespan, description=(
         "Municipal systems publish events over HTTPS, each only for its own municipality. "
