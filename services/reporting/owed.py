@@ -20,12 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+
+from services.reporting.domain.lifecycle import Move
 
 #: A partition, as (topic, partition number); aiokafka's `TopicPartition` is one such tuple.
 Partition = tuple[str, int]
-#: How a municipality's watermark moved: (before, after); before is None for its first.
-Move = tuple[datetime | None, datetime]
 
 
 @dataclass

@@ -42,6 +42,7 @@ from services.common.records import OutRecord
 from services.common.tracing import TRACEPARENT, record_trace, tracing_records
 from services.reporting.domain.lifecycle import (
     INPUT_TOPICS,
+    Move,
     Progress,
     Published,
     decide,
@@ -51,7 +52,7 @@ from services.reporting.domain.lifecycle import (
     unheard_holds,
 )
 from services.reporting.domain.summary import figures_key, same_figures, summary_of
-from services.reporting.owed import Move, OwedSummaries, Partition, Touched
+from services.reporting.owed import OwedSummaries, Partition, Touched
 from services.reporting.replica import KINDS, Kind, Replica, periods_of
 
 if TYPE_CHECKING:
@@ -422,7 +423,7 @@ class SummaryProcessor:
                   and grace_passed(watermark, period, self.grace)}
         dirty = periods_to_recompute(
             known, entry.periods | entry.final | entry.republish, everything=entry.everything,
-            moved_from=move[0] if move else None, moved=move is not None, grace=self.grace, also=opened)
+            move=move, grace=self.grace, also=opened)
         computed: dict[str, SummaryData] = {}
         to_publish = []
         waiting_for: set[str] = set()  # topics without progress that hold a period

@@ -50,14 +50,18 @@ def grace_passed(watermark: datetime, period: Period, grace: timedelta = DEFAULT
     return utc(watermark) > utc(period.end) + grace
 
 
+#: How a municipality's watermark moved: (before, after); before is None for its first.
+Move = tuple[datetime | None, datetime]
+
+
 def periods_to_recompute(known: Collection[Period], named: Collection[str], *, everything: bool,
-                         moved_from: datetime | None, moved: bool, grace: timedelta,
+                         move: Move | None, grace: timedelta,
                          also: Collection[Period] = ()) -> list[Period]:
     """The periods whose summary may differ now, oldest first.
 
     `named`: periods a batch's states or commands touched; `everything`: a change that reaches
-    every period (a course, plan, milestone or meeting); `moved`: the watermark moved, from
-    `moved_from` (None: there was none), which changes `as_of` of every period whose end plus
+    every period (a course, plan, milestone or meeting); `move`: how the watermark moved, if it
+    did (from None: there was none), which changes `as_of` of every period whose end plus
     the grace is not before the old watermark (and may pass its grace); `also`: periods to
     recompute besides. A recomputed period also recomputes the next one, whose highlights
     compare with it (and only the next: its figures stay, so the one after it need not follow).
@@ -65,10 +69,10 @@ def periods_to_recompute(known: Collection[Period], named: Collection[str], *, e
     """
     dirty: set[Period] = set(also)
     def as_of_moves(period: Period) -> bool:  # or its grace may just have passed
-        return moved_from is None or utc(period.end) + grace >= utc(moved_from)
+        return move is not None and (move[0] is None or utc(period.end) + grace >= utc(move[0]))
 
     for period in known:
-        if everything or period.name in named or (moved and as_of_moves(period)):
+        if everything or period.name in named or as_of_moves(period):
             dirty.add(period)
     # The next period's highlights compare with a recomputed period's figures; its own figures
     # do not change by that, so the one after it need not follow (no cascade to the newest).

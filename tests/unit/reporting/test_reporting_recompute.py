@@ -22,8 +22,9 @@ NAMES = [p.name for p in KNOWN]
 
 def recompute(named: set[str] = frozenset(), *, everything: bool = False, moved_from: datetime | None = None,
               moved: bool = False, also: set[Period] = frozenset(), known: list[Period] = KNOWN) -> list[str]:
-    return [p.name for p in periods_to_recompute(known, named, everything=everything, moved_from=moved_from,
-                                                 moved=moved, grace=GRACE, also=also)]
+    move = (moved_from, datetime(2030, 1, 1, tzinfo=UTC)) if moved else None
+    return [p.name for p in periods_to_recompute(known, named, everything=everything, move=move,
+                                                 grace=GRACE, also=also)]
 
 
 def test_nothing_changed_recomputes_nothing() -> None:
