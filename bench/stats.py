@@ -206,6 +206,15 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _check_fields(problems: list[str], where: str, figures: Mapping[str, Any], fields: Iterable[str]) -> None:
+    """Each of `fields` present in `figures`, a number or None (not measured)."""
+    for fieldname in fields:
+        if fieldname not in figures:
+            problems.append(f"{where}.{fieldname} missing")
+        elif figures[fieldname] is not None and not _number(figures[fieldname]):
+            problems.append(f"{where}.{fieldname} is not a number")
+
+
 def validate_results(results: Mapping[str, Any]) -> list[str]:
     """Problems with a results document (empty when it has the promised shape)."""
     problems: list[str] = []
@@ -221,26 +230,14 @@ def validate_results(results: Mapping[str, Any]) -> list[str]:
     if not isinstance(results.get("notes", []), list):
         problems.append("notes is not a list")
     for name, figures in (results.get("services") or {}).items():
-        for fieldname in SERVICE_FIELDS:
-            if fieldname not in figures:
-                problems.append(f"services.{name}.{fieldname} missing")
-            elif figures[fieldname] is not None and not _number(figures[fieldname]):
-                problems.append(f"services.{name}.{fieldname} is not a number")
+        _check_fields(problems, f"services.{name}", figures, SERVICE_FIELDS)
     for rate, figures in (results.get("latency_s") or {}).items():
         if not str(rate).isdigit():
             problems.append(f"latency_s key {rate!r} is not a rate")
-        for fieldname in PERCENTILE_FIELDS:
-            if fieldname not in figures:
-                problems.append(f"latency_s.{rate}.{fieldname} missing")
-            elif figures[fieldname] is not None and not _number(figures[fieldname]):
-                problems.append(f"latency_s.{rate}.{fieldname} is not a number")
+        _check_fields(problems, f"latency_s.{rate}", figures, PERCENTILE_FIELDS)
     gateway = results.get("gateway")
     if gateway is not None:
-        for fieldname in GATEWAY_FIELDS:
-            if fieldname not in gateway:
-                problems.append(f"gateway.{fieldname} missing")
-            elif gateway[fieldname] is not None and not _number(gateway[fieldname]):
-                problems.append(f"gateway.{fieldname} is not a number")
+        _check_fields(problems, "gateway", gateway, GATEWAY_FIELDS)
     tracing = results.get("tracing")
     if tracing is not None:
         for name in TRACING_CONFIGURATIONS:
