@@ -41,6 +41,7 @@ from services.reporting.replica import KINDS, Replica
 from services.reporting.report import IndexEntry, ReportInput, render_index, render_login, render_report
 from services.reporting.report import pdf as report_pdf
 from services.reporting.report import safe_next as safe_next_url
+from services.reporting.stored import StoredSummary
 
 UNKNOWN = "Ukendt adgangsnøgle."
 EXPIRED_FORM = "Formularen var udløbet. Prøv igen."
@@ -71,17 +72,17 @@ class MunicipalityList(BaseModel):
     municipalities: list[MunicipalityEntry]
 
 
-def latest_by_municipality(docs: list[dict[str, Any]], principal: Principal) -> list[MunicipalityEntry]:
+def latest_by_municipality(stored: list[StoredSummary], principal: Principal) -> list[MunicipalityEntry]:
     """Per municipality the principal may read, its latest period's stored summary, by code."""
-    latest: dict[str, dict[str, Any]] = {}
-    for doc in docs:
-        code = doc["municipality_code"]
-        if principal.may_read(code) and (code not in latest or doc["period"] > latest[code]["period"]):
-            latest[code] = doc
+    latest: dict[str, StoredSummary] = {}
+    for summary in stored:
+        code = summary.municipality_code
+        if principal.may_read(code) and (code not in latest or summary.period > latest[code].period):
+            latest[code] = summary
     return [MunicipalityEntry(code=code, name=municipality_name(code), region=region_of(code),
-                              known=is_known(code), latest_period=doc["period"], status=doc["status"],
-                              revision=doc["revision"], as_of=doc["data"]["as_of"])
-            for code, doc in sorted(latest.items())]
+                              known=is_known(code), latest_period=s.period, status=s.status,
+                              revision=s.revision, as_of=s.as_of)
+            for code, s in sorted(latest.items())]
 
 
 async def completed_on(replica: Replica, code: str, summary: SummaryData) -> date | None:
@@ -108,23 +109,23 @@ def router(replica: Replica, access: Access) -> APIRouter:
         """Periods with their latest status and revision."""
         stored = await replica.summaries(code)
         return {"municipality_code": code, "periods": [
-            {"period": p, "status": d["status"], "revision": d["revision"], "as_of": d["data"]["as_of"]}
-            for p, d in sorted(stored.items())]}
+            {"period": p, "status": s.status, "revision": s.revision, "as_of": s.as_of}
+            for p, s in sorted(stored.items())]}
 
     @data.get("/municipalities/{code}/summaries/{period}")
     async def get_summary(code: MunicipalityCode, period: PeriodName) -> dict[str, Any]:
         """The latest data published for the period, with the municipality code."""
-        doc = (await replica.summaries(code)).get(period)
-        if doc is None:
+        stored = (await replica.summaries(code)).get(period)
+        if stored is None:
             raise HTTPException(404, "no summary for that period")
-        return {"municipality_code": code, **doc["data"]}
+        return {"municipality_code": code, **stored.data}
 
     async def report_input(code: str, period: str) -> ReportInput:
         """What the period's committee report shows; 404 without a summary for it."""
         stored = await replica.summaries(code)
         if period not in stored:
             raise HTTPException(404, "no summary for that period")
-        summaries = [SummaryData.model_validate(d["data"], strict=False) for d in stored.values()]
+        summaries = [s.summary() for s in stored.values()]
         selected = next(s for s in summaries if s.period == period)
         reviews = await replica.reviews(code)
         the_period = Period.parse(period)
@@ -178,14 +179,14 @@ def router(replica: Replica, access: Access) -> APIRouter:
             slot.reason = "no_credentials" if slot.via is None else "no_session"
             return RedirectResponse("/login", status_code=303)
         slot.principal = principal
-        docs = await replica.all_summaries()
+        stored = await replica.all_summaries()
         entries = [
-            IndexEntry(municipality_code=d["municipality_code"], period=d["period"], status=d["status"],
-                       revision=d["revision"], as_of=datetime.fromisoformat(d["data"]["as_of"]),
-                       report_url=f"/municipalities/{d['municipality_code']}/summaries/{d['period']}/report",
-                       json_url=f"/municipalities/{d['municipality_code']}/summaries/{d['period']}")
-            for d in sorted(docs, key=lambda d: (d["municipality_code"], d["period"]))
-            if principal.may_read(d["municipality_code"])
+            IndexEntry(municipality_code=s.municipality_code, period=s.period, status=s.status,
+                       revision=s.revision, as_of=datetime.fromisoformat(s.as_of),
+                       report_url=f"/municipalities/{s.municipality_code}/summaries/{s.period}/report",
+                       json_url=f"/municipalities/{s.municipality_code}/summaries/{s.period}")
+            for s in sorted(stored, key=lambda s: (s.municipality_code, s.period))
+            if principal.may_read(s.municipality_code)
         ]
         readable = sorted({e.municipality_code for e in entries})
         slot.municipalities = [*readable] if readable else [None]

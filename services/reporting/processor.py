@@ -44,16 +44,17 @@ from services.reporting.domain.lifecycle import (
     INPUT_TOPICS,
     Move,
     Progress,
-    Published,
     decide,
-    grace_passed,
+    finalisable_by_progress,
     held_by,
     periods_to_recompute,
     unheard_holds,
+    waits_for_holds,
 )
 from services.reporting.domain.summary import figures_key, same_figures, summary_of
 from services.reporting.owed import OwedSummaries, Partition, Touched
 from services.reporting.replica import KINDS, Kind, Replica, periods_of
+from services.reporting.stored import StoredSummary
 
 if TYPE_CHECKING:
     from aiokafka import ConsumerRecord
@@ -257,7 +258,7 @@ class SummaryProcessor:
             self.owed.mark_noted(notes)
         for code in touched.keys() - due.keys():
             await self.replica.keep_rows(code, touched[code].periods)
-        summaries: list[dict[str, Any]] = []
+        summaries: list[StoredSummary] = []
         for code, owed in due.items():  # a snapshot: a rebalance may clear what is owed meanwhile
             summaries += await self._refresh(code, owed.touched, owed.move)
         await self._publish(summaries)
@@ -407,7 +408,7 @@ class SummaryProcessor:
             await self.replica.upsert_states(kind, [doc for doc, _ in entries],
                                              {doc["_id"]: held for doc, held in entries})
 
-    async def _refresh(self, code: str, entry: Touched, move: Move | None) -> list[dict[str, Any]]:
+    async def _refresh(self, code: str, entry: Touched, move: Move | None) -> list[StoredSummary]:
         """Recompute the periods that may have changed; return the summaries to publish."""
         view = await self.replica.view(code)
         watermark = view.watermark
@@ -418,9 +419,10 @@ class SummaryProcessor:
         if unknown:
             log.info("summary requested for a period without events; nothing to summarise",
                      extra={"municipality_code": code, "periods": sorted(unknown)})
+        published = {name: stored.published for name, stored in view.summaries.items()}
         # Progress moved: a draft past its grace may be final now, though no figure changed.
-        opened = {period for period in known if entry.progressed and _open(view.summaries.get(period.name))
-                  and grace_passed(watermark, period, self.grace)}
+        opened = (finalisable_by_progress(known, published, watermark, self.grace)
+                  if entry.progressed else set())
         dirty = periods_to_recompute(
             known, entry.periods | entry.final | entry.republish, everything=entry.everything,
             move=move, grace=self.grace, also=opened)
@@ -428,16 +430,16 @@ class SummaryProcessor:
         to_publish = []
         waiting_for: set[str] = set()  # topics without progress that hold a period
         for period in dirty:
-            prev_name = period.previous().name
-            previous = computed.get(prev_name) or _stored_data(view.summaries.get(prev_name))
+            previous = computed.get(period.previous().name)
+            if previous is None and (stored := view.summaries.get(period.previous().name)) is not None:
+                previous = stored.summary()
             inputs = await self.replica.summary_inputs(code, period)
             data = summary_of(inputs, period, watermark, SummaryStatus.DRAFT, 0, previous)
             key = figures_key(data)
             before = view.summaries.get(period.name)
-            published = Published(SummaryStatus(before["status"]), before["revision"]) if before else None
             held: set[str] = set()
-            if (_open(before) and period.name not in entry.final
-                    and grace_passed(watermark, period, self.grace)):
+            if waits_for_holds(published.get(period.name), watermark, period, self.grace,
+                               period.name in entry.final):
                 settled = await self._settled(code)
                 unheard = {topic for topic in INPUT_TOPICS
                            if topic not in view.progress and await self._unheard_holds(topic, settled)}
@@ -446,13 +448,13 @@ class SummaryProcessor:
                 applied = {topic: await self._applied(topic) for topic in ends} if settled else None
                 held = held_by(period, self.grace, view.progress, unheard, ends, applied)
                 waiting_for |= held & unheard
-            changed = before is None or not same_figures(before["figures_key"], key)
-            decision = decide(published, changed, watermark, period,
+            changed = before is None or not same_figures(before.figures_key, key)
+            decision = decide(published.get(period.name), changed, watermark, period,
                               self.grace, period.name in entry.final, period.name in entry.republish,
                               held=bool(held))
             if decision is not None:
                 data = data.model_copy(update={"status": decision.status, "revision": decision.revision})
-                to_publish.append(self._summary_doc(code, data, key, entry.correlation_id, entry.trace))
+                to_publish.append(self._stored(code, data, key, entry.correlation_id, entry.trace))
             computed[period.name] = data
         await self._note_held(code, waiting_for)
         return to_publish
@@ -517,17 +519,17 @@ class SummaryProcessor:
         """Recompute every municipality's periods (after a replay); publish only real changes.
         Nothing is owed afterwards."""
         self.replaying = False
-        summaries: list[dict[str, Any]] = []
+        summaries: list[StoredSummary] = []
         for code in await self.replica.municipality_codes():
             summaries += await self._refresh(code, Touched(everything=True), None)
         await self._publish(summaries)
         await self.replica.settle_owed(None)
         self.owed.clear()
 
-    def _summary_doc(
+    def _stored(
         self, code: str, data: SummaryData, key: str, correlation_id: str | None,
         trace: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> StoredSummary:
         event_id = uuid.uuid5(SUMMARY_NAMESPACE, f"{code}/{data.period}/{data.status}/{data.revision}/{key}")
         payload = data.model_dump(mode="json")
         envelope = {
@@ -540,48 +542,34 @@ class SummaryProcessor:
             "correlation_id": correlation_id,
             "data": payload,
         }
-        return {
-            "_id": f"{code}:{data.period}", "municipality_code": code, "period": data.period,
-            "status": data.status.value, "revision": data.revision, "figures_key": key,
-            "data": payload, "pending": True,
-            "envelope": json.dumps(envelope, separators=(",", ":")),
-            "trace": trace,
-        }
+        return StoredSummary(code, data.period, data.status, data.revision, key, payload,
+                             json.dumps(envelope, separators=(",", ":")), pending=True, trace=trace)
 
-    async def _publish(self, docs: list[dict[str, Any]]) -> None:
-        if not docs:
+    async def _publish(self, summaries: list[StoredSummary]) -> None:
+        if not summaries:
             return
-        await self.replica.save_summaries(docs)
+        await self.replica.save_summaries(summaries)
         self.maybe_pending = True
-        await self.runtime.publish([self._record(d) for d in docs])
-        await self.replica.mark_published([d["_id"] for d in docs])
+        await self.runtime.publish([self._record(s) for s in summaries])
+        await self.replica.mark_published(summaries)
         self.maybe_pending = False
-        for doc in docs:
-            self.metrics.summaries.labels(doc["status"]).inc()
-        log.info("summaries published", extra={"summaries": [d["_id"] for d in docs][:20],
-                                               "count": len(docs)})
+        for summary in summaries:
+            self.metrics.summaries.labels(summary.status.value).inc()
+        log.info("summaries published", extra={"summaries": [s.id for s in summaries][:20],
+                                               "count": len(summaries)})
 
     async def _publish_pending(self) -> None:
         pending = await self.replica.pending()
         if pending:
-            await self.runtime.publish([self._record(d) for d in pending])
-            await self.replica.mark_published([d["_id"] for d in pending])
+            await self.runtime.publish([self._record(s) for s in pending])
+            await self.replica.mark_published(pending)
             log.info("republished pending summaries", extra={"count": len(pending)})
         self.maybe_pending = False
 
-    def _record(self, doc: dict[str, Any]) -> OutRecord:
-        trace = doc.get("trace")
-        return OutRecord(self.settings.topic(topics.SUMMARIES), doc["municipality_code"].encode(),
-                         doc["envelope"].encode(), {TRACEPARENT: trace} if trace else {})
-
-
-def _stored_data(doc: dict[str, Any] | None) -> SummaryData | None:
-    return SummaryData.model_validate(doc["data"], strict=False) if doc else None
-
-
-def _open(stored: dict[str, Any] | None) -> bool:
-    """Not final yet: never published, or a draft."""
-    return stored is None or stored["status"] == SummaryStatus.DRAFT.value
+    def _record(self, summary: StoredSummary) -> OutRecord:
+        return OutRecord(self.settings.topic(topics.SUMMARIES), summary.municipality_code.encode(),
+                         summary.envelope.encode(),
+                         {TRACEPARENT: summary.trace} if summary.trace else {})
 
 
 def _merge_progress(decoded: Decoded, code: str, said: StreamProgress) -> None:

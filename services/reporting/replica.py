@@ -28,6 +28,7 @@ from services.reporting.domain.plan import plans_that_count
 from services.reporting.domain.rows import MeetingDay, NotificationRow, ReviewRow, add_day
 from services.reporting.domain.summary import MunicipalityInputs, SummaryInputs, event_instants
 from services.reporting.owed import Partition
+from services.reporting.stored import StoredSummary
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
@@ -133,7 +134,7 @@ class MunicipalityView:
 
     watermark: datetime | None
     periods: set[str]
-    summaries: dict[str, dict[str, Any]]
+    summaries: dict[str, StoredSummary]
     states: dict[str, dict[str, BaseModel]]
     #: The meetings, per (plan, local date): what the figures read of them, bounded by the
     #: dates they span, not by how many there are.
@@ -481,27 +482,39 @@ class Replica:
         cursor = self.db["reviews"].find({"municipality_code": code}, {"state": 1})
         return [CaseReviewState.model_validate(d["state"], strict=False) async for d in cursor]
 
-    async def summaries(self, code: str) -> dict[str, dict[str, Any]]:
+    async def summaries(self, code: str) -> dict[str, StoredSummary]:
+        """The municipality's stored summaries, by period."""
         cursor = self.db[SUMMARIES].find({"municipality_code": code})
-        return {d["period"]: d async for d in cursor}
+        return {d["period"]: StoredSummary.of_document(d) async for d in cursor}
 
-    async def all_summaries(self) -> list[dict[str, Any]]:
-        return [d async for d in self.db[SUMMARIES].find({}, {"data.highlights": 0})]
+    async def all_summaries(self) -> list[StoredSummary]:
+        """Every stored summary, without the highlights (for lists)."""
+        cursor = self.db[SUMMARIES].find({}, {"data.highlights": 0})
+        return [StoredSummary.of_document(d) async for d in cursor]
 
-    async def save_summaries(self, docs: list[dict[str, Any]]) -> None:
-        if docs:
+    async def save_summaries(self, summaries: list[StoredSummary]) -> None:
+        if summaries:
             await self.db[SUMMARIES].bulk_write(
-                [UpdateOne({"_id": d["_id"]}, {"$set": d}, upsert=True) for d in docs], ordered=False)
-        for doc in docs:
-            if doc["municipality_code"] in self._views:
-                self._views[doc["municipality_code"]].summaries[doc["period"]] = doc
+                [UpdateOne({"_id": s.id}, {"$set": s.document()}, upsert=True) for s in summaries],
+                ordered=False)
+        for summary in summaries:
+            self._keep_summary(summary)
 
-    async def mark_published(self, ids: list[str]) -> None:
-        if ids:
-            await self.db[SUMMARIES].update_many({"_id": {"$in": ids}}, {"$set": {"pending": False}})
+    async def mark_published(self, summaries: list[StoredSummary]) -> None:
+        if summaries:
+            await self.db[SUMMARIES].update_many({"_id": {"$in": [s.id for s in summaries]}},
+                                                 {"$set": {"pending": False}})
+        for summary in summaries:
+            self._keep_summary(summary.sent())
 
-    async def pending(self) -> list[dict[str, Any]]:
-        return [d async for d in self.db[SUMMARIES].find({"pending": True})]
+    def _keep_summary(self, summary: StoredSummary) -> None:
+        view = self._views.get(summary.municipality_code)
+        if view is not None:
+            view.summaries[summary.period] = summary
+
+    async def pending(self) -> list[StoredSummary]:
+        """The summaries saved but not yet sent (a crash came between)."""
+        return [StoredSummary.of_document(d) async for d in self.db[SUMMARIES].find({"pending": True})]
 
 
 def _milestones_of(plans: Iterable[PlanState]) -> set[tuple[str, str]]:

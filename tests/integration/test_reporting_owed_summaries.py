@@ -97,7 +97,7 @@ async def processors(stack: Any, prefix: str) -> AsyncIterator[Callable[[str], A
 
 
 async def summaries(processor: SummaryProcessor, code: str) -> dict[str, dict[str, Any]]:
-    return {period: doc["data"] for period, doc in (await processor.replica.summaries(code)).items()}
+    return {period: stored.data for period, stored in (await processor.replica.summaries(code)).items()}
 
 
 async def notes(processor: SummaryProcessor) -> dict[str, tuple[str, int]]:

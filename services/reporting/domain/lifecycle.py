@@ -16,7 +16,7 @@ applied, so a "caught up" said before new records arrived does not count.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,6 +48,26 @@ class Decision:
 def grace_passed(watermark: datetime, period: Period, grace: timedelta = DEFAULT_GRACE) -> bool:
     """The watermark is strictly past the period end plus the grace (in real time)."""
     return utc(watermark) > utc(period.end) + grace
+
+
+def is_open(published: Published | None) -> bool:
+    """Not final yet: never published, or a draft."""
+    return published is None or published.status == SummaryStatus.DRAFT
+
+
+def waits_for_holds(published: Published | None, watermark: datetime, period: Period,
+                    grace: timedelta, final_requested: bool) -> bool:
+    """Whether finalising the period now depends on the owning services' progress (`held_by`):
+    it is open, past its grace by the watermark, and no request finalises it anyway."""
+    return is_open(published) and not final_requested and grace_passed(watermark, period, grace)
+
+
+def finalisable_by_progress(known: Iterable[Period], published: Mapping[str, Published],
+                            watermark: datetime, grace: timedelta) -> set[Period]:
+    """The periods an owning service's progress may finalise though no figure changed: open
+    and past their grace by the watermark (recompute them when progress moves)."""
+    return {period for period in known
+            if is_open(published.get(period.name)) and grace_passed(watermark, period, grace)}
 
 
 #: How a municipality's watermark moved: (before, after); before is None for its first.

@@ -8,7 +8,15 @@ import pytest
 
 from schemas.periods import Period
 from schemas.summary import SummaryStatus
-from services.reporting.domain.lifecycle import Decision, Published, decide, grace_passed
+from services.reporting.domain.lifecycle import (
+    Decision,
+    Published,
+    decide,
+    finalisable_by_progress,
+    grace_passed,
+    is_open,
+    waits_for_holds,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +81,32 @@ def test_republish_repeats_status_and_revision() -> None:
     assert run(Published(FINAL, 0), republish=True) == Decision(FINAL, 0)
     assert run(Published(REVISED, 2), republish=True, final=True) == Decision(REVISED, 2)
     assert run(Published(REVISED, 2), republish=True, changed=True) == Decision(REVISED, 3)
+
+
+H2 = Period(2022, 2)
+
+
+@pytest.mark.parametrize(("published", "expected"), [
+    (None, True), (Published(DRAFT, 0), True), (Published(DRAFT, 3), True),
+    (Published(FINAL, 0), False), (Published(REVISED, 2), False),
+])
+def test_open_means_never_published_or_a_draft(published: Published | None, expected: bool) -> None:
+    assert is_open(published) is expected
+
+
+def test_holds_are_asked_only_for_an_open_period_past_its_grace_without_a_request() -> None:
+    draft = Published(DRAFT, 0)
+    assert waits_for_holds(draft, PAST_GRACE, H1, GRACE, final_requested=False)
+    assert waits_for_holds(None, PAST_GRACE, H1, GRACE, final_requested=False)
+    assert not waits_for_holds(draft, AT_GRACE, H1, GRACE, final_requested=False)  # grace not passed
+    assert not waits_for_holds(draft, PAST_GRACE, H1, GRACE, final_requested=True)  # a request finalises
+    assert not waits_for_holds(Published(FINAL, 0), PAST_GRACE, H1, GRACE, final_requested=False)
+
+
+def test_progress_may_finalise_open_periods_past_their_grace_only() -> None:
+    h1_final = {H1.name: Published(FINAL, 0)}
+    late = datetime.fromisoformat("2023-01-20T00:00:00+01:00")  # past H2's end + 14 days as well
+    assert finalisable_by_progress([H1, H2], {}, PAST_GRACE, GRACE) == {H1}  # H2 not past its grace
+    assert finalisable_by_progress([H1, H2], h1_final, late, GRACE) == {H2}
+    assert finalisable_by_progress([H1, H2], {H2.name: Published(DRAFT, 1)}, late, GRACE) == {H1, H2}
+    assert finalisable_by_progress([H1], {}, AT_GRACE, GRACE) == set()
