@@ -5,12 +5,16 @@ Environment:
     BENCH_REPEAT   alternating raw/service runs per service, best kept (default 1)
     BENCH_PROFILE  0 to skip the cProfile runs (default 1)
     BENCH_ONLY     comma-separated phases (throughput, batching, latency, memory, profile, gateway,
-                   tracing)
+                   tracing, e2e — also spelled national)
                    for development; such a partial run writes bench/results/tmp/partial.json only
     BENCH_GATEWAY_EVENTS   events posted to the gateway (default BENCH_EVENTS / 5, 2,000 to 20,000)
     BENCH_GATEWAY_REQUEST  events per gateway request (default 1,000, the gateway's limit)
     BENCH_TRACING_EVENTS   intake records of the tracing phase (default BENCH_EVENTS / 5, 5,000 to
                            20,000); its rounds are BENCH_REPEAT, at least 2
+    BENCH_MUNICIPALITIES   municipalities of the national replay (e2e; default 98, all of them)
+    BENCH_YEARS            years of the national replay (default 1: ~331,000 records; fractions allowed)
+    BENCH_E2E_RAW          1 to measure the raw consumers on the national replay itself (default: only
+                           when the throughput phase did not run; otherwise its raw figures are used)
 """
 
 from __future__ import annotations
@@ -24,14 +28,16 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import findings, phases, tracing_cost, workload
+from bench import e2e, findings, national, phases, tracing_cost, workload
 from bench import gateway as gateway_phase
 from bench.harness import RESULTS, TMP
 from bench.proc import load_average, machine
 from bench.report import print_tables, write
 from bench.stats import RESULTS_SCHEMA, evaluate_targets, growth_ratio, scaled, validate_results
 
-PHASES = ("throughput", "batching", "latency", "memory", "profile", "gateway", "tracing")
+PHASES = ("throughput", "batching", "latency", "memory", "profile", "gateway", "tracing", "e2e")
+#: Other names for a phase in BENCH_ONLY.
+ALIASES = {"national": "e2e"}
 #: Rounds of the tracing phase (off, 100 %, 1 % each) at least: its cost is a difference of a few %.
 TRACING_MIN_ROUNDS = 2
 RATES = [200, 500]
@@ -42,6 +48,17 @@ WHATIF_FETCH_MAX_WAIT_MS = 500
 def _int_env(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
     return int(value.replace("_", "")) if value else default
+
+
+def _float_env(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value.replace("_", "")) if value else default
+
+
+def _flag_env(name: str) -> bool | None:
+    """1/true/yes or 0/false/no; None when not set."""
+    value = os.environ.get(name, "").strip().lower()
+    return None if not value else value not in ("0", "false", "no")
 
 
 def volumes(events: int) -> dict[str, Any]:
@@ -78,7 +95,7 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
         "rss_growth_ratio": None,
         "notes": [],
     }
-    consumers = only - {"gateway", "tracing"}  # the phases that need the consumers' inputs
+    consumers = only - {"gateway", "tracing", "e2e"}  # the phases that need the consumers' inputs
     intake = list(workload.intake_events(events)) if consumers else []
     inputs: dict[str, list[workload.Record]] = {
         "intake": intake,
@@ -132,6 +149,16 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
         results["tracing"] = await tracing_cost.measure(
             list(workload.intake_events(scale["tracing"])), rounds, console,
             profiled=("on_1",) if profile else ())
+    if "e2e" in only:
+        municipalities = _int_env("BENCH_MUNICIPALITIES", 98)
+        years = _float_env("BENCH_YEARS", 1.0)
+        replay = national.replay(municipalities, years)
+        results["scale"]["national"] = replay.scale()
+        console.log(f"national replay: {municipalities} municipalities, {years:g} year(s), "
+                    f"{len(replay.records):,} records")
+        results["e2e"] = await e2e.measure(replay, results["services"], console,
+                                           raw=_flag_env("BENCH_E2E_RAW"))
+        del replay
     results["targets"] = [t.as_dict() for t in evaluate_targets(results)]
     results["notes"] = findings.notes(results)
     results["machine"]["load_average_at_end"] = load_average()
@@ -146,11 +173,14 @@ def main() -> None:
     repeat = max(1, _int_env("BENCH_REPEAT", 1))
     profile = os.environ.get("BENCH_PROFILE", "1").strip() not in ("0", "false", "no")
     only_env = os.environ.get("BENCH_ONLY", "").strip()
-    only = {p.strip() for p in only_env.split(",") if p.strip()} if only_env else set(PHASES)
+    only = ({ALIASES.get(p.strip(), p.strip()) for p in only_env.split(",") if p.strip()} if only_env
+            else set(PHASES))
     unknown = only - set(PHASES)
     if unknown or events < 100 or not 1 <= volumes(events)["gateway_request"] <= 1_000:
         sys.exit(f"BENCH_ONLY must name phases of {PHASES}; BENCH_EVENTS at least 100; "
                  "BENCH_GATEWAY_REQUEST 1 to 1,000")
+    if not 1 <= _int_env("BENCH_MUNICIPALITIES", 98) <= 98 or _float_env("BENCH_YEARS", 1.0) <= 0:
+        sys.exit("BENCH_MUNICIPALITIES must be 1 to 98, BENCH_YEARS above 0")
     if "batching" in only and "throughput" not in only:
         only.add("throughput")  # batching compares with the intake figures
     chosen = ", ".join(p for p in PHASES if p in only)

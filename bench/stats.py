@@ -28,6 +28,9 @@ GATEWAY_FIELDS = ("events_per_s", "direct_events_per_s", "throughput_ratio", "re
 #: not a target: it does not hold (bench/README.md, "Tracing cost").
 MAX_TRACING_1PCT_CPU_RATIO = 1.1
 TRACING_CONFIGURATIONS = ("off", "on_100", "on_1")
+#: The national replay end to end (all four services, bench/e2e.py): records/s at least (#23).
+MIN_E2E_RECORDS_PER_S = 5_000
+E2E_FIELDS = ("records", "seconds", "records_per_s", "cpu_s_per_record_total", "ratio_to_cpu_bound")
 TRACING_FIELDS = ("cpu_s_per_event", "events_per_s")
 
 SERVICES = ("intake", "analysis", "followup", "reporting")
@@ -181,6 +184,14 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
             passed = False  # an event accepted but not on its topic (or not accepted) fails it
         targets.append(Target(f"gateway: accepted events/s ≥ {MIN_GATEWAY_RATIO} × aiokafka direct", value,
                               f">= {MIN_GATEWAY_RATIO}", passed))
+    e2e = results.get("e2e")
+    if e2e:
+        value = e2e.get("records_per_s")
+        passed = _at_least(value, MIN_E2E_RECORDS_PER_S)
+        if not e2e.get("complete", True):
+            passed = False  # a summary never showed every event: not a replay that finished
+        targets.append(Target(f"end-to-end national replay ≥ {MIN_E2E_RECORDS_PER_S:,} records/s", value,
+                              f">= {MIN_E2E_RECORDS_PER_S}", passed))
     growth = results.get("rss_growth_ratio")
     if "rss_growth_ratio" in results:
         passed = None if growth is None else round(abs(growth - 1), 9) <= MAX_RSS_DRIFT
@@ -252,10 +263,32 @@ def validate_results(results: Mapping[str, Any]) -> list[str]:
             value = tracing.get("cost_percent", {}).get(name)
             if value is not None and not _number(value):
                 problems.append(f"tracing.cost_percent.{name} is not a number")
+    e2e = results.get("e2e")  # optional: documents from before the phase existed have none
+    if e2e is not None:
+        _check_fields(problems, "e2e", e2e, E2E_FIELDS)
+        for name, value in (e2e.get("cpu_s_per_record") or {}).items():
+            if value is not None and not _number(value):
+                problems.append(f"e2e.cpu_s_per_record.{name} is not a number")
     for target in results.get("targets", []):
         if not {"name", "value", "limit", "pass"} <= set(target):
             problems.append(f"target {target.get('name')!r} incomplete")
     return problems
+
+
+def cpu_bound(raw_cpu_s_per_event: Mapping[str, float], store_cpu_s_per_event: Mapping[str, float],
+              inputs: Mapping[str, int], records: int, cores: int) -> dict[str, Any]:
+    """The records/s the replay could reach if every core did only the raw consumers' and the
+    store's work: each service's raw CPU per event (and the store's CPU per event under that raw
+    consumer) weighted by how many events that service takes in, per replayed record.
+    """
+    if records <= 0 or cores <= 0:
+        raise ValueError("no records or no cores")
+    consumers = sum(raw_cpu_s_per_event[name] * inputs[name] for name in inputs) / records
+    store = sum(store_cpu_s_per_event.get(name, 0.0) * inputs[name] for name in inputs) / records
+    per_record = consumers + store
+    return {"raw_consumers_cpu_s_per_record": round(consumers, 9), "store_cpu_s_per_record": round(store, 9),
+            "cpu_s_per_record": round(per_record, 9), "cores": cores,
+            "records_per_s": round(cores / per_record, 1) if per_record > 0 else None}
 
 
 def scaled(events: int, fraction: float, minimum: int = 1) -> int:
