@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.stats import MAX_CPU_RATIO, MIN_GATEWAY_RATIO, MIN_THROUGHPUT_RATIO
+from bench.stats import MAX_CPU_RATIO, MIN_E2E_RECORDS_PER_S, MIN_GATEWAY_RATIO, MIN_THROUGHPUT_RATIO
 
 METHOD = [
     "Every measurement ran on its own fresh embedded servers (Tansu, nx-27017 in memory) on free "
@@ -128,6 +128,64 @@ GATEWAY_MISSED = (
     "(the event_type guess, the nesting check, pydantic and the CPR scan each read it once), or "
     "clients sending two requests at a time so that one is judged while the other is acknowledged."
 )
+
+
+E2E = (
+    "End-to-end national replay (bench/e2e.py): {municipalities} municipalities, {years} year(s), {records} "
+    "records (notifications in proportion to population, 152,700 a year nationally) published first; then "
+    "intake, analysis, followup and reporting started as processes and timed from intake's first commit "
+    "until every municipality's summary for the period of its last event was as of that event with all the "
+    "period's events counted, and every consumer group had committed its input: {rate} records/s over "
+    "{seconds} s ({with_startup} records/s with start-up), {cores} cores busy on average. CPU per replayed "
+    "record: {cpu}. CPU bound: {bound} records/s ({bound_cpu} µs of raw consumers' and store CPU per "
+    "record on {bound_cores} cores; raw figures from {source}); × {ratio}."
+)
+
+E2E_MISSED = (
+    "Why the national replay misses {target:,} records/s: a record is applied by its owning service and, "
+    "as the state it changes, by reporting, each writing to the store, all on the same {cores} cores; "
+    "all processes together spent {total} µs "
+    "of CPU per record, so {cores} cores allow at most ~{ceiling} records/s, and the largest parts were "
+    "{largest}. Even the raw consumers with the same store would reach {bound} records/s here{bound_note}. "
+    "What would close it: a store that is not Python on SQLite (nx-27017's CPU is counted in the bound "
+    "too), and the per-service work the throughput notes name."
+)
+
+
+def _e2e_notes(results: dict[str, Any], missed: list[str]) -> list[str]:
+    e = results.get("e2e")
+    if not e:
+        return []
+    bound = e.get("cpu_bound") or {}
+    cpu = e.get("cpu_s_per_record") or {}
+    spelled = ", ".join(f"{name} {_us(seconds)} µs" for name, seconds in cpu.items())
+    out = [E2E.format(municipalities=e["municipalities"], years=_fmt(e["years"]), records=f"{e['records']:,}",
+                      rate=_rate(e.get("records_per_s")), seconds=_fmt(e.get("seconds")),
+                      with_startup=_rate(e.get("records_per_s_with_startup")),
+                      cores=_fmt(e.get("cpu_cores_busy")), cpu=spelled or "–",
+                      bound=_rate(bound.get("records_per_s")), bound_cpu=_us(bound.get("cpu_s_per_record")),
+                      bound_cores=bound.get("cores", "–"), source=bound.get("source", "–"),
+                      ratio=_fmt(e.get("ratio_to_cpu_bound")))]
+    if not e.get("complete", True):
+        out.append(f"The replay did not finish within its time limit: no summary showed every event for "
+                   f"{', '.join(e.get('missing_summaries') or []) or 'some municipalities'}, or a group had "
+                   "input left; the target fails whatever the rate.")
+    if any(name.startswith("end-to-end") for name in missed):
+        total = e.get("cpu_s_per_record_total")
+        cores = bound.get("cores") or 2
+        largest = sorted(cpu.items(), key=lambda item: -item[1])[:3]
+        below = (bound.get("records_per_s") or 0) < MIN_E2E_RECORDS_PER_S
+        out.append(E2E_MISSED.format(
+            target=MIN_E2E_RECORDS_PER_S, cores=cores, total=_us(total),
+            ceiling=f"{cores / total:,.0f}" if total else "–",
+            largest=", ".join(f"{name} ({_us(seconds)} µs)" for name, seconds in largest),
+            bound=_rate(bound.get("records_per_s")),
+            bound_note=" — below the target as well" if below else ""))
+    return out
+
+
+def _rate(value: Any) -> str:
+    return "–" if value is None else f"{value:,.0f}"
 
 
 def _gateway_notes(results: dict[str, Any], missed: list[str]) -> list[str]:
@@ -307,6 +365,7 @@ def notes(results: dict[str, Any]) -> list[str]:
     out += _latency_notes(results, missed)
     out += _gateway_notes(results, missed)
     out += _tracing_notes(results)
+    out += _e2e_notes(results, missed)
     memory = results.get("memory")
     if memory and any(name.startswith("RSS flat") for name in missed):
         out.append(MEMORY.format(first=memory["rss_mb_at_first_sample"], last=memory["rss_mb_at_end"]))

@@ -75,6 +75,12 @@ def print_tables(results: dict[str, Any], console: Console) -> None:
                       f"(aiokafka direct; × direct)",
                       f"{_fmt(g['events_per_s'], 0)}  ({_fmt(g['direct_events_per_s'], 0)}; "
                       f"× {_fmt(g['throughput_ratio'], 3)})")
+    e = results.get("e2e")
+    if e:
+        other.add_row(f"end-to-end national replay records/s ({e['municipalities']} municipalities, "
+                      f"{e['years']:g} y, {_fmt(e['records'])} records; × CPU bound)",
+                      f"{_fmt(e['records_per_s'], 0)}  (× {_fmt(e['ratio_to_cpu_bound'], 3)})"
+                      + ("" if e.get("complete", True) else "  (incomplete)"))
     m = results.get("memory")
     if m:
         other.add_row(f"intake RSS at {m['first_sample_at']:,} → {m['events']:,} records (MB)",
@@ -144,6 +150,7 @@ def markdown(results: dict[str, Any]) -> str:
                   f"(× {_fmt(b['speedup'], 1)} throughput, × {_fmt(b['cpu_saving'], 1)} less CPU per event)."]
     lines += gateway_markdown(results.get("gateway"))
     lines += tracing_markdown(results.get("tracing"))
+    lines += e2e_markdown(results.get("e2e"))
     lat = results.get("latency_s", {})
     if lat:
         lines += ["", "## End-to-end latency (publish → committee summary counting the notification)", "",
@@ -203,6 +210,41 @@ def gateway_markdown(g: dict[str, Any] | None) -> list[str]:
         lines.append(f"Runs whose events were not all accepted or not all on their topics: "
                      f"{', '.join(g['incomplete_runs'])}.")
     return lines
+
+
+def e2e_markdown(e: dict[str, Any] | None) -> list[str]:
+    """The e2e phase's section: the national replay's records/s, CPU per record per process."""
+    if not e:
+        return []
+    bound = e.get("cpu_bound") or {}
+    lines = ["", "## End-to-end national replay (all four services, to the last summary)", "",
+             "| municipalities | years | records | s | records/s | with start-up | CPU bound records/s "
+             "| × bound | complete |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+             f"| {e['municipalities']} | {e['years']:g} | {_fmt(e['records'])} | {_fmt(e['seconds'], 1)} | "
+             f"{_fmt(e['records_per_s'], 0)} | {_fmt(e.get('records_per_s_with_startup'), 0)} | "
+             f"{_fmt(bound.get('records_per_s'), 0)} | {_fmt(e['ratio_to_cpu_bound'], 3)} | "
+             f"{_fmt(e.get('complete'))} |",
+             "", "| process | CPU µs per replayed record | CPU µs per own input event | raw µs per event |",
+             "|---|---:|---:|---:|"]
+    own, raw = e.get("cpu_s_per_input_event") or {}, bound.get("raw_cpu_s_per_event") or {}
+    for name, seconds in (e.get("cpu_s_per_record") or {}).items():
+        lines.append(f"| {name} | {_us1(seconds)} | {_us1(own.get(name))} | {_us1(raw.get(name))} |")
+    lines.append(f"| all of them | {_us1(e.get('cpu_s_per_record_total'))} | | |")
+    lines += ["", f"Inputs: {', '.join(f'{k} {_fmt(v)}' for k, v in (e.get('inputs') or {}).items())} "
+              f"(reporting's: the states the owning services emitted). CPU bound: {bound.get('cores')} cores "
+              f"÷ ({_us1(bound.get('raw_consumers_cpu_s_per_record'))} µs of raw consumers' CPU + "
+              f"{_us1(bound.get('store_cpu_s_per_record'))} µs of the store's per replayed record); raw "
+              f"figures from {bound.get('source', '–')}. Load average {e.get('load_before')} → "
+              f"{e.get('load_after')}, steal {_fmt(e.get('steal_share'), 3)}."]
+    if e.get("missing_summaries"):
+        lines.append(f"Municipalities whose summary never showed every event: "
+                     f"{', '.join(e['missing_summaries'])}.")
+    return lines
+
+
+def _us1(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1e6:,.1f}"
 
 
 TRACING_HEADER = ["tracing", "records sampled", "CPU µs/event", "vs off", "events/s", "spans received"]

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from bench import workload
+from bench import national, workload
 from bench.findings import notes
 from bench.proc import parse_stat_cpu, parse_status_kb
 from bench.profiling import by_package, package_of, short_name, top_functions
 from bench.raw import entity_of, fold, utc_stamp
 from bench.report import markdown
+from schemas import topics
 from schemas.decode import Rejection, decode
 
 pytestmark = pytest.mark.unit
@@ -66,6 +67,20 @@ def test_workload_is_deterministic_valid_and_keyed_by_municipality() -> None:
             event = decode(topic, value)
             assert not isinstance(event, Rejection), event
             assert key == event.municipality_code.encode()
+
+
+def test_national_workload_is_valid_keyed_and_names_each_notification_twice() -> None:
+    replay = national.replay(municipalities=6, years=0.03)  # a small scale: ~1,200 records
+    assert replay.by_topic()[topics.NOTIFICATIONS] == 2 * replay.volumes.as_dict()["notifications"]
+    kinds: dict[str, list[str]] = {}
+    for topic, key, value in replay.records:
+        event = decode(topic, value)
+        assert not isinstance(event, Rejection), event
+        assert key == event.municipality_code.encode()
+        if event.event_type.startswith("notification."):
+            kinds.setdefault(json.loads(value)["data"]["notification_id"], []).append(event.event_type)
+    assert all(sorted(v) == ["notification.assessed", "notification.received"] for v in kinds.values())
+    assert set(replay.expected) == {key.decode() for _t, key, _v in replay.records}
 
 
 def test_every_notification_of_the_intake_workload_is_received_and_assessed_once() -> None:
