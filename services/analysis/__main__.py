@@ -1,4 +1,4 @@
-from services.analysis.app import create
+from services.analysis.app import compose
 from services.common.cli import service_cli
 
-service_cli("analysis", create)()
+service_cli("analysis", compose)()

@@ -8,17 +8,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
-from fastapi import FastAPI
 from pydantic import ValidationError
 
-from services.common.runtime import Runtime, serve
 from services.common.secret_files import SettingsError, describe_validation_error
+from services.common.service import Service
+from services.common.serving import build_app, serve
 from services.common.settings import Settings, load_settings
 
-Factory = Callable[..., tuple[FastAPI, Runtime]]
+#: A service's composition root (`services.<name>.app.compose`).
+Compose = Callable[[Settings], Service]
 
 
-def service_cli(service: str, create: Factory) -> typer.Typer:
+def service_cli(service: str, compose: Compose) -> typer.Typer:
     app = typer.Typer(add_completion=False, help=f"The taskforce {service} service.")
 
     @app.callback(invoke_without_command=True)
@@ -31,7 +32,7 @@ def service_cli(service: str, create: Factory) -> typer.Typer:
         """Consume, project and serve HTTP until SIGTERM."""
         settings = _settings(service)
         with _settings_errors(service):
-            http_app, _runtime = create(settings)
+            http_app = build_app(compose(settings))
         serve(http_app, settings)
 
     @app.command()
@@ -44,8 +45,7 @@ def service_cli(service: str, create: Factory) -> typer.Typer:
 
         settings = _settings(service)
         with _settings_errors(service):
-            _http_app, runtime = create(settings)
-            summary: dict[str, Any] = asyncio.run(do_rebuild(runtime))
+            summary: dict[str, Any] = asyncio.run(do_rebuild(compose(settings)))
         typer.echo(summary)
 
     return app

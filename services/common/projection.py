@@ -198,6 +198,7 @@ class ProjectionEngine:
         db: AsyncDatabase[dict[str, Any]],
         metrics: ServiceMetrics,
         kinds: dict[str, EntityKind[Any]],
+        waiting_after: Callable[[Mapping[TopicPartition, int]], set[TopicPartition]] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -211,7 +212,7 @@ class ProjectionEngine:
         #: The partitions of a batch's end offsets on which records wait after it (the
         #: runtime's `waiting_after`; none without a consumer, e.g. in tests and tools).
         self.waiting_after: Callable[[Mapping[TopicPartition, int]], set[TopicPartition]] = (
-            lambda _ends: set())
+            waiting_after or (lambda _ends: set()))
 
     def forget(self) -> None:
         """Drop the remembered documents and notes (partitions moved, or a batch failed)."""

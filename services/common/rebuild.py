@@ -24,7 +24,7 @@ from services.common.connections import kafka_connection
 from services.common.kafka import commit_offsets, ensure_topics
 
 if TYPE_CHECKING:
-    from services.common.runtime import Runtime
+    from services.common.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,16 @@ log = logging.getLogger(__name__)
 KEEP = {"summaries"}
 
 
-async def rebuild(runtime: Runtime) -> dict[str, Any]:
+async def rebuild(service: Service) -> dict[str, Any]:
+    runtime = service.runtime
     settings = runtime.settings
-    assert runtime.steps is not None
     kafka = kafka_connection(settings)
     await ensure_topics(kafka, settings.topic_prefix)
     started = time.perf_counter()
     dropped = [name for name in await runtime.db.list_collection_names() if name not in KEEP]
     for name in dropped:
         await runtime.db.drop_collection(name)
-    for step in runtime.startup:
+    for step in service.startup:
         await step()
     replay_group = f"{settings.group_id}-rebuild-{int(time.time())}"
     consumer = AIOKafkaConsumer(
@@ -49,11 +49,11 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
         enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     await runtime.start_producer()
-    if runtime.before_replay:
-        runtime.before_replay()
+    if service.before_replay:
+        service.before_replay()
     records_seen = 0
     try:
-        partitions = [TopicPartition(topic, p) for topic in runtime.input_topics
+        partitions = [TopicPartition(topic, p) for topic in service.input_topics
                       for p in sorted(consumer.partitions_for_topic(topic) or ())]
         ends = await consumer.end_offsets(partitions)
         consumer.assign(partitions)
@@ -62,7 +62,7 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
             batch = await consumer.getmany(timeout_ms=500, max_records=settings.batch_max_records)
             records = [r for part in batch.values() for r in part]
             if records:
-                await runtime.publish(await runtime.steps(records))
+                await runtime.publish(await service.steps(records))
                 records_seen += len(records)
             elif not await _behind(consumer, ends):
                 # Past the end offsets noted at the start, and a fetch found nothing more.
@@ -70,8 +70,8 @@ async def rebuild(runtime: Runtime) -> dict[str, Any]:
                 # reports the start of the last record batch.)
                 break
         positions = {tp: await consumer.position(tp) for tp in partitions}
-        if runtime.after_replay:
-            await runtime.after_replay()
+        if service.after_replay:
+            await service.after_replay()
     finally:
         await consumer.stop()
     # Switch over: the live group resumes right after what the rebuild applied.

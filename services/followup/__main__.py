@@ -1,4 +1,4 @@
 from services.common.cli import service_cli
-from services.followup.app import create
+from services.followup.app import compose
 
-service_cli("followup", create)()
+service_cli("followup", compose)()

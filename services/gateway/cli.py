@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from services.common.runtime import serve
 from services.common.secret_files import SettingsError, describe_validation_error
+from services.common.serving import serve
 from services.common.settings import load_settings
 
 

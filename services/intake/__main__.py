@@ -1,4 +1,4 @@
 from services.common.cli import service_cli
-from services.intake.app import create
+from services.intake.app import compose
 
-service_cli("intake", create)()
+service_cli("intake", compose)()

@@ -1,4 +1,4 @@
 from services.common.cli import service_cli
-from services.reporting.app import create
+from services.reporting.app import compose
 
-service_cli("reporting", create)()
+service_cli("reporting", compose)()

@@ -69,7 +69,7 @@ def main(argv: list[str]) -> None:
     owner, method, wrote = WRITE_STEPS["reporting" if service == "reporting" else "projection"]
     die_after(owner, method, wrote, writes)
     app = importlib.import_module(f"services.{service}.app")
-    service_cli(service, app.create)(args=[], prog_name=f"services.{service}")
+    service_cli(service, app.compose)(args=[], prog_name=f"services.{service}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ partition, while a batch is stuck and after everything is consumed."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,9 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import topics
 from schemas.topics import DEFAULT_PARTITIONS
-from services.common.runtime import BatchSteps, Runtime
+from services.common.runtime import Runtime
+from services.common.service import BatchSteps
+from services.common.serving import build_app
 from services.common.settings import Settings
-from services.intake.app import create
+from services.intake.app import compose, create
 from tests.support.events import received
 from tests.support.kafka import produce
 from tests.support.services import Running, running, settings_for
@@ -65,16 +68,15 @@ def caught_up(seen: Lags) -> bool:
 def gated(gate: asyncio.Event) -> Callable[[Settings], tuple[Any, Runtime]]:
     """intake, applying no batch until `gate` is set."""
     def make(settings: Settings) -> tuple[Any, Runtime]:
-        app, runtime = create(settings)
-        assert runtime.steps is not None
-        steps = runtime.steps
+        service = compose(settings)
+        steps = service.steps
 
         async def apply(prepared: Any) -> Any:
             await gate.wait()
             return await steps.apply(prepared)
 
-        runtime.steps = BatchSteps(steps.prepare, apply)
-        return app, runtime
+        gated = dataclasses.replace(service, steps=BatchSteps(steps.prepare, apply))
+        return build_app(gated), service.runtime
     return make
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -21,10 +22,12 @@ from typing import Any
 import pytest
 
 from schemas import topics
-from services.analysis.app import create as create_analysis
-from services.common.runtime import BatchSteps, Runtime
+from services.analysis.app import compose as compose_analysis
+from services.common.runtime import Runtime
+from services.common.service import BatchSteps, Service
+from services.common.serving import build_app
 from services.common.settings import Settings
-from services.followup.app import create as create_followup
+from services.followup.app import compose as compose_followup
 from services.intake.app import create as create_intake
 from services.reporting.app import create as create_reporting
 from taskforce.settle import OffsetWatch, wait_until_settled
@@ -86,13 +89,12 @@ def scenario() -> dict[str, list[dict[str, Any]]]:
             topics.CASE_REVIEWS: reviews, topics.MILESTONES: plan}
 
 
-def slowed(create: Callable[[Settings], tuple[Any, Runtime]], gate: asyncio.Event,
+def slowed(compose: Callable[[Settings], Service], gate: asyncio.Event,
            let_through: int = 1) -> Callable[[Settings], tuple[Any, Runtime]]:
     """The service, applying `let_through` batches and then none until `gate` is set."""
     def make(settings: Settings) -> tuple[Any, Runtime]:
-        app, runtime = create(settings)
-        assert runtime.steps is not None
-        steps, applied = runtime.steps, 0
+        service = compose(settings)
+        steps, applied = service.steps, 0
 
         async def apply(prepared: Any) -> Any:
             nonlocal applied
@@ -101,8 +103,8 @@ def slowed(create: Callable[[Settings], tuple[Any, Runtime]], gate: asyncio.Even
             applied += 1
             return await steps.apply(prepared)
 
-        runtime.steps = BatchSteps(steps.prepare, apply)
-        return app, runtime
+        held = dataclasses.replace(service, steps=BatchSteps(steps.prepare, apply))
+        return build_app(held), service.runtime
     return make
 
 
@@ -129,8 +131,8 @@ async def pipeline(stack: Any, prefix: str, tokens: str, gate: asyncio.Event) ->
     async with (running(create_reporting, settings_for("reporting", stack, prefix,
                                                        TASKFORCE_TOKENS_FILE=tokens)),
                 running(create_intake, settings_for("intake", stack, prefix, TASKFORCE_TOKENS_FILE=tokens)),
-                running(slowed(create_analysis, gate), settings_for("analysis", stack, prefix, **slow)),
-                running(slowed(create_followup, gate), settings_for("followup", stack, prefix, **slow))):
+                running(slowed(compose_analysis, gate), settings_for("analysis", stack, prefix, **slow)),
+                running(slowed(compose_followup, gate), settings_for("followup", stack, prefix, **slow))):
         try:
             yield
         finally:

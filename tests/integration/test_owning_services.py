@@ -15,10 +15,13 @@ import pytest
 
 from schemas import topics
 from schemas.events import INPUT_TYPES
+from services.analysis.app import compose as compose_analysis
 from services.analysis.app import create as create_analysis
 from services.common.progress import PROGRESS
 from services.common.rebuild import rebuild
+from services.followup.app import compose as compose_followup
 from services.followup.app import create as create_followup
+from services.intake.app import compose as compose_intake
 from services.intake.app import create as create_intake
 from taskforce.demo import generate
 from tests.support.kafka import decoded, produce, read_until
@@ -33,9 +36,9 @@ COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 NOT_PROJECTIONS = (PROGRESS,)
 
 SERVICES = {
-    "intake": (create_intake, [topics.APPLICATIONS, topics.NOTIFICATIONS]),
-    "analysis": (create_analysis, [topics.CASE_REVIEWS]),
-    "followup": (create_followup, [topics.MILESTONES]),
+    "intake": (create_intake, compose_intake, [topics.APPLICATIONS, topics.NOTIFICATIONS]),
+    "analysis": (create_analysis, compose_analysis, [topics.CASE_REVIEWS]),
+    "followup": (create_followup, compose_followup, [topics.MILESTONES]),
 }
 
 
@@ -80,7 +83,7 @@ def _expected_counts(events: list[dict[str, Any]]) -> dict[str, int]:
 
 @pytest.mark.parametrize("service", list(SERVICES))
 async def test_batch_redelivery_and_rebuild(stack, prefix, service):
-    create, service_topics = SERVICES[service]
+    create, compose, service_topics = SERVICES[service]
     settings = settings_for(service, stack, prefix)
     by_topic, events = _feed(service_topics)
     input_topics = [prefix + t for t in service_topics]
@@ -151,8 +154,7 @@ async def test_batch_redelivery_and_rebuild(stack, prefix, service):
         assert await dump(stack.mongodb_url, settings.database, NOT_PROJECTIONS) == live
 
     # A rebuild (drop, replay under a new group, switch over) equals the live projections.
-    _app, runtime = create(settings)
-    summary = await rebuild(runtime)
+    summary = await rebuild(compose(settings))  # no HTTP app: the service's parts only
     assert summary["records_replayed"] == sum(len(items) for items in by_topic.values())
     assert await dump(stack.mongodb_url, settings.database, NOT_PROJECTIONS) == live
     await wait_caught_up(stack.bootstrap_servers, settings.group_id, input_topics, timeout=5)

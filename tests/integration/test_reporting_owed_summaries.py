@@ -21,7 +21,7 @@ from schemas import topics
 from services.common.kafka import ensure_topics
 from services.common.runtime import Runtime
 from services.common.settings import Settings
-from services.reporting.app import create
+from services.reporting.app import compose
 from services.reporting.processor import SummaryProcessor
 from services.reporting.replica import OWED
 from tests.support.kafka import produce
@@ -80,10 +80,11 @@ async def processors(stack: Any, prefix: str) -> AsyncIterator[Callable[[str], A
     async def started(name: str) -> SummaryProcessor:
         settings = settings_for("reporting", stack, prefix + name)
         await ensure_topics(stack.bootstrap_servers, settings.topic_prefix)
-        _app, runtime = create(settings)
+        service = compose(settings)
+        runtime = service.runtime
         runtimes.append(runtime)
         await runtime.start_producer()
-        processor: SummaryProcessor = runtime.steps.apply.__self__  # type: ignore[union-attr]
+        processor: SummaryProcessor = service.steps.apply.__self__  # type: ignore[attr-defined]
         await processor.setup()
         return processor
 

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from services.common.collector import GC_YOUNG_THRESHOLD, settle_garbage_collector
-from services.common.runtime import BatchSteps, attach_consumer, build_runtime
+from services.common.consumption import Consumption
+from services.common.runtime import build_runtime
+from services.common.service import BatchSteps, Service
 from services.common.settings import load_settings
 from services.common.store import mongo_client, store_answers
 
@@ -24,8 +26,8 @@ async def _nothing(records: list[Any]) -> list[Any]:
 
 @pytest.mark.parametrize(("overrides", "expected"), [({}, 100), ({"TASKFORCE_FETCH_MAX_WAIT_MS": 77}, 77)])
 def test_the_fetch_wait_setting_reaches_the_consumer(overrides: dict[str, int], expected: int) -> None:
-    runtime = build_runtime(load_settings("intake", **overrides), ["taskforce.notifications"])
-    attach_consumer(runtime, BatchSteps(_nothing, _nothing))
+    runtime = build_runtime(load_settings("intake", **overrides))
+    Consumption(Service(runtime, ("taskforce.notifications",), BatchSteps(_nothing, _nothing)))
     # What FastStream hands to aiokafka's consumer when it starts.
     assert runtime.subscriber._connection_args["fetch_max_wait_ms"] == expected
 
