@@ -138,7 +138,9 @@ E2E = (
     "period's events counted, and every consumer group had committed its input: {rate} records/s over "
     "{seconds} s ({with_startup} records/s with start-up), {cores} cores busy on average. CPU per replayed "
     "record: {cpu}. CPU bound: {bound} records/s ({bound_cpu} µs of raw consumers' and store CPU per "
-    "record on {bound_cores} cores; raw figures from {source}); × {ratio}."
+    "record on {bound_cores} cores; raw figures from {source}); × {ratio}. The store is one process "
+    "(nx-27017, Python on SQLite), so at the store's CPU per record under the raw consumers it alone allows "
+    "at most {store_bound} records/s on one core."
 )
 
 E2E_MISSED = (
@@ -165,7 +167,8 @@ def _e2e_notes(results: dict[str, Any], missed: list[str]) -> list[str]:
                       cores=_fmt(e.get("cpu_cores_busy")), cpu=spelled or "–",
                       bound=_rate(bound.get("records_per_s")), bound_cpu=_us(bound.get("cpu_s_per_record")),
                       bound_cores=bound.get("cores", "–"), source=bound.get("source", "–"),
-                      ratio=_fmt(e.get("ratio_to_cpu_bound")))]
+                      ratio=_fmt(e.get("ratio_to_cpu_bound")),
+                      store_bound=_rate(bound.get("store_one_core_records_per_s")))]
     if not e.get("complete", True):
         out.append(f"The replay did not finish within its time limit: no summary showed every event for "
                    f"{', '.join(e.get('missing_summaries') or []) or 'some municipalities'}, or a group had "

@@ -288,7 +288,9 @@ def cpu_bound(raw_cpu_s_per_event: Mapping[str, float], store_cpu_s_per_event: M
     per_record = consumers + store
     return {"raw_consumers_cpu_s_per_record": round(consumers, 9), "store_cpu_s_per_record": round(store, 9),
             "cpu_s_per_record": round(per_record, 9), "cores": cores,
-            "records_per_s": round(cores / per_record, 1) if per_record > 0 else None}
+            "records_per_s": round(cores / per_record, 1) if per_record > 0 else None,
+            # nx-27017 is one Python process: whatever the cores, it does at most one core's work
+            "store_one_core_records_per_s": round(1 / store, 1) if store > 0 else None}
 
 
 def scaled(events: int, fraction: float, minimum: int = 1) -> int:

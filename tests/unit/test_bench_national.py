@@ -112,6 +112,7 @@ def test_the_cpu_bound_weighs_each_raw_consumer_by_its_input() -> None:
     assert bound["raw_consumers_cpu_s_per_record"] == pytest.approx(125e-6)
     assert bound["store_cpu_s_per_record"] == pytest.approx(100e-6)
     assert bound["records_per_s"] == pytest.approx(2 / 225e-6, rel=1e-3)
+    assert bound["store_one_core_records_per_s"] == pytest.approx(10_000)
 
 
 def test_the_throughput_phase_gives_the_reference_only_when_it_measured_every_service() -> None:
