@@ -235,8 +235,8 @@ def e2e_markdown(e: dict[str, Any] | None) -> list[str]:
               f"(reporting's: the states the owning services emitted). CPU bound: {bound.get('cores')} cores "
               f"÷ ({_us1(bound.get('raw_consumers_cpu_s_per_record'))} µs of raw consumers' CPU + "
               f"{_us1(bound.get('store_cpu_s_per_record'))} µs of the store's per replayed record; the "
-              f"store, one process, alone: ≤ {_fmt(bound.get('store_one_core_records_per_s'), 0)} records/s); raw "
-              f"figures from {bound.get('source', '–')}. Load average {e.get('load_before')} → "
+              f"store, one process, alone: ≤ {_fmt(bound.get('store_one_core_records_per_s'), 0)} records/s);"
+              f" raw figures from {bound.get('source', '–')}. Load average {e.get('load_before')} → "
               f"{e.get('load_after')}, steal {_fmt(e.get('steal_share'), 3)}."]
     if e.get("missing_summaries"):
         lines.append(f"Municipalities whose summary never showed every event: "
