@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     #: While records wait on a municipality's partition, its summaries are recomputed once the
     #: partition is caught up, but at least this often (0: after every batch).
     summary_max_delay_ms: int = Field(default=1000, ge=0, alias="TASKFORCE_SUMMARY_MAX_DELAY_MS")
+    #: Reporting: the memory for the rows of recently used (kind, municipality, period)
+    #: buckets (`services.reporting.row_cache`), least recently used out beyond it.
+    replica_cache_mb: int = Field(default=128, ge=1, alias="TASKFORCE_REPLICA_CACHE_MB")
     #: The largest request the producer sends (aiokafka's max_request_size): set it to the
     #: broker's message.max.bytes. A record over it is refused for good and dead-lettered.
     producer_max_request_bytes: int = Field(default=1024 * 1024, ge=64 * 1024,

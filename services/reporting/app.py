@@ -28,7 +28,7 @@ def compose(settings: Settings | None = None) -> Service:
     browser sign-in (sessions in the service's database) besides bearer tokens."""
     settings = settings or load_settings("reporting")
     runtime = build_runtime(settings)
-    replica = Replica(runtime.db)
+    replica = Replica(runtime.db, settings.replica_cache_mb * 1024 * 1024)
     processor = SummaryProcessor(settings, replica, runtime, runtime.metrics)
     sessions = (runtime.db, _session_secret(settings))
     access = Access.build(settings, runtime.metrics.registry, sessions=sessions)

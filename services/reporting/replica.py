@@ -3,8 +3,7 @@ progress and published summaries."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,9 @@ from services.reporting.domain.lifecycle import Progress
 from services.reporting.domain.plan import plans_that_count
 from services.reporting.domain.rows import MeetingDay, NotificationRow, ReviewRow, add_day
 from services.reporting.domain.summary import MunicipalityInputs, SummaryInputs, event_instants
+from services.reporting.domain.tallies import NotificationTally, ReviewTally
 from services.reporting.owed import Partition
+from services.reporting.row_cache import Bucket, RowCache, Tally
 from services.reporting.stored import StoredSummary
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class Kind:
     #: Replicate the row alone, not the state: for a kind whose other fields nothing here
     #: reads back (the row's fields must be plain BSON values: ints, bools, None).
     row_only: bool = False
+    #: For the voluminous kinds: what keeps a period's figures as its rows change.
+    tally: Callable[[], Tally] | None = None
 
     @property
     def by_period(self) -> bool:
@@ -70,12 +73,14 @@ KINDS: dict[str, Kind] = {
     # of it. It is also most of the replica's writes, one per event: the document is 43 % of the
     # bytes it had with the whole state (about 120 instead of 280 in the benchmark).
     "reporting.notification_changed": Kind("notifications", NotificationState, NotificationRow,
-                                           row_only=True),
-    "reporting.case_review_changed": Kind("reviews", CaseReviewState, ReviewRow),
+                                           row_only=True, tally=NotificationTally),
+    "reporting.case_review_changed": Kind("reviews", CaseReviewState, ReviewRow, tally=ReviewTally),
     "reporting.plan_changed": Kind("plans", PlanState),
     "reporting.milestone_changed": Kind("milestones", MilestoneState),
     "reporting.meeting_changed": Kind("meetings", MeetingState),
 }
+NOTIFICATIONS = KINDS["reporting.notification_changed"]
+REVIEWS = KINDS["reporting.case_review_changed"]
 MEETINGS = KINDS["reporting.meeting_changed"]
 PLANS = KINDS["reporting.plan_changed"]
 MILESTONES = KINDS["reporting.milestone_changed"]
@@ -116,11 +121,9 @@ def periods_of(kind: Kind, state: BaseModel) -> set[str]:
     return {Period.of(t).name for t in event_instants(inputs_of(kind, state))}
 
 
-#: How many (kind, municipality, period) buckets of voluminous rows stay in memory, and how
-#: many rows in all (about 200 bytes each with their keys: some 50 MB). A bucket is read whole
-#: when a summary needs it; beyond the bound the least recently used go, the one just read last.
-CACHED_BUCKETS = 64
-CACHED_ROWS = 250_000
+#: The bound of the rows kept in memory when none is given (`RowCache`; the service passes
+#: TASKFORCE_REPLICA_CACHE_MB, 128 by default: some 330,000 rows, two national half-years).
+CACHE_BYTES = 128 * 1024 * 1024
 
 
 @dataclass
@@ -157,16 +160,14 @@ class Replica:
     `forget()` runs on every rebalance, and everything is read again when next needed.
     """
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], cache_bytes: int = CACHE_BYTES) -> None:
         self.db = db
         self._views: dict[str, MunicipalityView] = {}
-        self._buckets: OrderedDict[tuple[str, str, str], dict[str, tuple[Any, ...]]] = OrderedDict()
-        self._bucket_of: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._row_cache = RowCache(cache_bytes)
 
     def forget(self) -> None:
         self._views.clear()
-        self._buckets.clear()
-        self._bucket_of.clear()
+        self._row_cache.clear()
 
     async def view(self, code: str) -> MunicipalityView:
         """The municipality's view, read from the store the first time it is needed."""
@@ -236,20 +237,10 @@ class Replica:
                 if view is not None:
                     view.states[kind.collection][doc["_id"]] = held[doc["_id"]]
             return
-        collection = kind.collection
         for doc in docs:
             doc_id = doc["_id"]
-            where = (collection, doc_id)
-            bucket = (collection, doc["municipality_code"], doc["period"])
-            old = self._bucket_of.get(where)
-            if old is not None and old != bucket and old in self._buckets:
-                self._buckets[old].pop(doc_id, None)  # it moved to another period
-            rows = self._buckets.get(bucket)
-            if rows is not None:
-                rows[doc_id] = held[doc_id]
-                self._bucket_of[where] = bucket
-            elif old is not None:
-                del self._bucket_of[where]
+            self._row_cache.written((kind.collection, doc["municipality_code"], doc["period"]),
+                                    doc_id, held[doc_id])
 
     def _remember_milestones(self, docs: list[dict[str, Any]], held: dict[str, Any]) -> None:
         """Keep a milestone of a plan that counts (one of another plan is read back if its plan
@@ -279,35 +270,23 @@ class Replica:
                 continue
             add_day(view.meeting_days, MeetingDay.of(held[doc["_id"]]))
 
-    def _cache(self, key: tuple[str, str, str], bucket: dict[str, tuple[Any, ...]]) -> None:
-        self._buckets[key] = bucket
-        for doc_id in bucket:
-            self._bucket_of[(key[0], doc_id)] = key
-        rows = sum(len(cached) for cached in self._buckets.values())
-        while len(self._buckets) > 1 and (len(self._buckets) > CACHED_BUCKETS or rows > CACHED_ROWS):
-            (collection, _code, _period), evicted = self._buckets.popitem(last=False)
-            rows -= len(evicted)
-            for doc_id in evicted:
-                self._bucket_of.pop((collection, doc_id), None)
-
-    async def _rows(self, kind: Kind, code: str, period: str) -> Iterable[tuple[Any, ...]]:
-        assert kind.row is not None
+    async def _bucket(self, kind: Kind, code: str, period: str) -> Bucket:
+        """The bucket's rows and tally, read from the store unless in memory."""
+        assert kind.row is not None and kind.tally is not None
         key = (kind.collection, code, period)
-        if key in self._buckets:
-            self._buckets.move_to_end(key)
-            return self._buckets[key].values()
+        bucket = self._row_cache.get(key)
+        if bucket is not None:
+            return bucket
         cursor = self.db[kind.collection].find({"municipality_code": code, "period": period},
                                                {"row": 1, "state": 1})
-        bucket = {d["_id"]: kind.held_of(d) async for d in cursor}
-        self._cache(key, bucket)
-        return bucket.values()
+        return self._row_cache.put(key, {d["_id"]: kind.held_of(d) async for d in cursor}, kind.tally)
 
     async def keep_rows(self, code: str, periods: Iterable[str]) -> None:
         """Have the periods' rows in memory (read once, then kept up to date by every write),
         so a recomputation owed for later does not read them back whole from the store."""
         for name in periods:
             for kind in BY_PERIOD_KINDS:
-                await self._rows(kind, code, name)
+                await self._bucket(kind, code, name)
 
     async def summary_inputs(self, code: str, period: Period) -> SummaryInputs:
         """What the period's summary is computed from (see `SummaryInputs`)."""
@@ -316,12 +295,14 @@ class Replica:
             await self._load_plans(code, view.states)
             view.plans_stale = False
         courses = list(view.states["courses"].values())
+        notifications = await self._bucket(NOTIFICATIONS, code, period.name)
+        reviews = await self._bucket(REVIEWS, code, period.name)
         return SummaryInputs(
             course=courses[0] if courses else None,  # type: ignore[arg-type]  # states held as BaseModel: a CourseState
-            notifications=await self._rows(KINDS["reporting.notification_changed"], code,  # type: ignore[arg-type]  # this kind's rows are NotificationRows
-                                           period.name),
-            reviews=await self._rows(KINDS["reporting.case_review_changed"], code,  # type: ignore[arg-type]  # this kind's rows are ReviewRows
-                                     period.name),
+            notifications=notifications.rows.values(),
+            reviews=reviews.rows.values(),
+            notification_tally=notifications.tally,  # type: ignore[arg-type]  # this kind's tally is a NotificationTally
+            review_tally=reviews.tally,  # type: ignore[arg-type]  # and this one's a ReviewTally
             plans=list(view.states["plans"].values()),  # type: ignore[arg-type]  # PlanStates, likewise
             milestones=list(view.states["milestones"].values()),  # type: ignore[arg-type]  # MilestoneStates
             meetings=list(view.meeting_days.values()),
@@ -383,8 +364,8 @@ class Replica:
             self._views[code].periods |= names
             for name in names:
                 for kind in KINDS.values():
-                    if kind.by_period and (kind.collection, code, name) not in self._buckets:
-                        self._cache((kind.collection, code, name), {})
+                    if kind.tally is not None and (kind.collection, code, name) not in self._row_cache:
+                        self._row_cache.put((kind.collection, code, name), {}, kind.tally)
 
     async def note_owed(self, notes: dict[str, Partition]) -> None:
         """Store that these municipalities' summaries are owed, with their partitions."""

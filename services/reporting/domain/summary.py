@@ -19,12 +19,13 @@ from schemas.reporting import (
     NotificationState,
     PlanState,
 )
-from schemas.summary import SummaryData, SummaryStatus
+from schemas.summary import CaseReviewFigures, NotificationFigures, SummaryData, SummaryStatus
 from services.reporting.domain import notifications, reviews
 from services.reporting.domain.course import completion, course_figures
 from services.reporting.domain.highlights import highlights
 from services.reporting.domain.plan import plan_figures
 from services.reporting.domain.rows import MeetingDay, NotificationRow, ReviewRow
+from services.reporting.domain.tallies import NotificationTally, ReviewTally
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class SummaryInputs:
     plans: Sequence[PlanState] = ()
     milestones: Sequence[MilestoneState] = ()
     meetings: Sequence[MeetingState | MeetingDay] = ()
+    #: The period's figures kept row by row, when the caller has them: the rows are then
+    #: scanned only when a tally defers (`services.reporting.domain.tallies`).
+    notification_tally: NotificationTally | None = None
+    review_tally: ReviewTally | None = None
 
     @classmethod
     def of(cls, inputs: MunicipalityInputs) -> SummaryInputs:
@@ -92,14 +97,31 @@ def summary_of(
         revision=revision,
         as_of=as_of,
         course=course_figures(inputs.course, as_of, period),
-        notifications=notifications.figures_of_rows(inputs.notifications, period, as_of),
-        case_reviews=reviews.figures_of_rows(inputs.reviews, period, as_of),
+        notifications=_notification_figures(inputs, period, as_of),
+        case_reviews=_review_figures(inputs, period, as_of),
         development_plan=plan_figures(inputs.plans, inputs.milestones, inputs.meetings,
                                       period, as_of,
                                       completion(inputs.course, as_of, period)),
         highlights=[],
     )
     return data.model_copy(update={"highlights": highlights(data, previous)})
+
+
+def _notification_figures(inputs: SummaryInputs, period: Period, as_of: datetime) -> NotificationFigures:
+    """From the tally, unless there is none or it defers to a scan of the rows."""
+    tally = inputs.notification_tally
+    tallied = None if tally is None else tally.figures(period, as_of)
+    if tallied is not None:
+        return tallied
+    return notifications.figures_of_rows(inputs.notifications, period, as_of)
+
+
+def _review_figures(inputs: SummaryInputs, period: Period, as_of: datetime) -> CaseReviewFigures:
+    tally = inputs.review_tally
+    tallied = None if tally is None else tally.figures(period, as_of)
+    if tallied is not None:
+        return tallied
+    return reviews.figures_of_rows(inputs.reviews, period, as_of)
 
 
 def event_instants(inputs: MunicipalityInputs) -> list[datetime]:

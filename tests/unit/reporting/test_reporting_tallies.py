@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 from schemas.events import Phase
 from schemas.periods import Period, as_of, bounds_micros, micros, visible_before
 from schemas.rules import DIMENSIONS
+from schemas.summary import SummaryStatus
 from services.reporting.domain import notifications, reviews
 from services.reporting.domain.rows import NotificationRow, ReviewRow
+from services.reporting.domain.summary import SummaryInputs, summary_of
 from services.reporting.domain.tallies import NotificationTally, ReviewTally
 
 pytestmark = pytest.mark.unit
@@ -154,3 +156,18 @@ def test_a_closed_periods_notification_tally_always_answers_as_a_scan(
         tally.add(row)
     at = as_of(H1, datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=END + past_end))
     assert tally.figures(H1, at) == notifications.figures_of_rows(rows, H1, at)
+
+
+def test_a_summary_reads_the_tallies_and_scans_rows_only_when_they_defer() -> None:
+    closed = datetime(2022, 8, 1, tzinfo=UTC)
+    tallied_notes, tallied_reviews = NotificationTally(), ReviewTally()
+    tallied_notes.add(NotificationRow(START + HOUR, START + 2 * HOUR, True))
+    tallied_reviews.add(ReviewRow(START + HOUR, Phase.BASELINE, (3, 3, 3, 3), 1, 0))
+    # The rows say otherwise on purpose: the figures show which was read.
+    inputs = SummaryInputs(notifications=(), reviews=(), notification_tally=tallied_notes,
+                           review_tally=tallied_reviews)
+    data = summary_of(inputs, H1, closed, SummaryStatus.DRAFT, 0)
+    assert (data.notifications.received, data.case_reviews.completed) == (1, 1)
+    tallied_notes.add(NotificationRow(END + HOUR, None, False))  # outside H1: the tally defers
+    scanned = summary_of(inputs, H1, closed, SummaryStatus.DRAFT, 0)
+    assert (scanned.notifications.received, scanned.case_reviews.completed) == (0, 1)
