@@ -193,8 +193,8 @@ class RawConsumer:
         newest: dict[tuple[str, str], dict[str, Any]] = {}
         marks: dict[str, str] = {}
         for event in events:
-            if event["event_type"] == "summary.requested":
-                continue
+            if event["event_type"] in ("summary.requested", "reporting.progress"):
+                continue  # no state to replicate (a progress record only says how far a service is)
             data, code = event["data"], event["municipality_code"]
             key = (event["event_type"], f"{code}:{data['entity_id']}")
             if key not in newest or newest[key]["version"] < data["version"]:
