@@ -12,7 +12,8 @@ Environment:
     BENCH_TRACING_EVENTS   intake records of the tracing phase (default BENCH_EVENTS / 5, 5,000 to
                            20,000); its rounds are BENCH_REPEAT, at least 2
     BENCH_MUNICIPALITIES   municipalities of the national replay (e2e; default 98, all of them)
-    BENCH_YEARS            years of the national replay (default 1: ~331,000 records; fractions allowed)
+    BENCH_YEARS            years of the national replay (default BENCH_EVENTS / 100,000: 1 year, ~331,000
+                           records, at the default scale; fractions allowed)
     BENCH_E2E_RAW          1 to measure the raw consumers on the national replay itself (default: only
                            when the throughput phase did not run; otherwise its raw figures are used)
 """
@@ -151,7 +152,7 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
             profiled=("on_1",) if profile else ())
     if "e2e" in only:
         municipalities = _int_env("BENCH_MUNICIPALITIES", 98)
-        years = _float_env("BENCH_YEARS", 1.0)
+        years = _float_env("BENCH_YEARS", events / 100_000)
         replay = national.replay(municipalities, years)
         results["scale"]["national"] = replay.scale()
         console.log(f"national replay: {municipalities} municipalities, {years:g} year(s), "
