@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas.reporting import CaseReviewState
 from services.analysis.domain import apply_review
-from services.common.projection import EntityKind
+from services.common.fold import EntityKind
 
 REVIEWS = "reviews"
 

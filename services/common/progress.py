@@ -40,22 +40,12 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-from pymongo import UpdateOne
-
-from services.common.watermarks import stamp, unstamp
-
-if TYPE_CHECKING:
-    from pymongo.asynchronous.collection import AsyncCollection
-    from pymongo.asynchronous.database import AsyncDatabase
+from typing import Protocol
 
 #: (municipality code, input topic without prefix).
 Stream = tuple[str, str]
 #: (input topic without prefix, partition).
 Where = tuple[str, int]
-#: The owning services' collection of notes.
-PROGRESS = "progress"
 MICROSECOND = timedelta(microseconds=1)
 
 
@@ -134,36 +124,33 @@ def plan(notes: Mapping[Stream, Note], seen: Mapping[Stream, Seen], ends: Mappin
     return out
 
 
+class NoteStore(Protocol):
+    """Where the notes are kept (`services.common.projection_store`)."""
+
+    async def read_notes(self, partitions: Collection[Where]) -> dict[Stream, Note]: ...
+    async def save_notes(self, changed: Mapping[Stream, Note]) -> None: ...
+
+
 class ProgressLedger:
     """The notes of one owning service: in memory for the partitions this process has read
     them of since partitions last moved, and in the store."""
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.db = db
+    def __init__(self, store: NoteStore) -> None:
+        self.store = store
         self.notes: dict[Stream, Note] = {}
         self.recovered: set[Where] = set()
-
-    @property
-    def collection(self) -> AsyncCollection[dict[str, Any]]:
-        return self.db[PROGRESS]
 
     def forget(self) -> None:
         """Partitions moved, or a batch failed: read the notes again when next needed."""
         self.notes.clear()
         self.recovered.clear()
 
-    async def setup(self) -> None:
-        await self.collection.create_index([("topic", 1), ("partition", 1)])
-
     async def take_over(self, batch: Collection[Where]) -> set[Where]:
         """Read the notes of the batch's partitions not read since partitions last moved;
         returns those partitions."""
         new = set(batch) - self.recovered
         if new:
-            query = {"$or": [{"topic": topic, "partition": partition} for topic, partition in sorted(new)]}
-            async for doc in self.collection.find(query):
-                self.notes[(doc["municipality_code"], doc["topic"])] = Note(
-                    doc["partition"], unstamp(doc["through"]), doc["caught_up"], doc.get("offset", 0))
+            self.notes.update(await self.store.read_notes(new))
             self.recovered |= new
         return new
 
@@ -176,10 +163,4 @@ class ProgressLedger:
         return out
 
     async def save(self, changed: Mapping[Stream, Note]) -> None:
-        if changed:
-            await self.collection.bulk_write([
-                UpdateOne({"_id": f"{topic}/{code}"}, {"$set": {
-                    "municipality_code": code, "topic": topic, "partition": note.partition,
-                    "through": stamp(note.through), "caught_up": note.caught_up, "offset": note.offset,
-                }}, upsert=True)
-                for (code, topic), note in sorted(changed.items())], ordered=False)
+        await self.store.save_notes(changed)

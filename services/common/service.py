@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from services.common.projection import ProjectionEngine
+from services.common.projection_store import MongoProjectionStore
 from services.common.runtime import Runtime, build_runtime
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def projection_service(
 ) -> Service:
     """An owning service: the projection engine over the clients, plus its read-model routes."""
     runtime = build_runtime(settings)
-    engine = ProjectionEngine(settings, runtime.db, runtime.metrics, kinds,
+    engine = ProjectionEngine(settings, MongoProjectionStore(runtime.db), runtime.metrics, kinds,
                               waiting_after=runtime.waiting_after)
     return Service(
         runtime, tuple(settings.topic(t) for t in input_topics), BatchSteps(engine.prepare, engine.apply),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.reporting import MeetingState, MilestoneState, PlanState
-from services.common.projection import EntityKind
+from services.common.fold import EntityKind
 from services.followup.domain import apply_meeting, apply_milestone, apply_milestones, apply_plan
 
 PLANS = "plans"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.reporting import CourseState, NotificationState
-from services.common.projection import EntityKind
+from services.common.fold import EntityKind
 from services.common.watermarks import stamp
 from services.intake.domain import apply_course, apply_notification
 

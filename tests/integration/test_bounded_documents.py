@@ -14,8 +14,10 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from schemas import topics
+from services.common.fold import APPLIED_WINDOW
 from services.common.metrics import ServiceMetrics
-from services.common.projection import APPLIED_WINDOW, ProjectionEngine
+from services.common.projection import ProjectionEngine
+from services.common.projection_store import MongoProjectionStore
 from services.common.records import OutRecord
 from services.common.store import mongo_client
 from services.followup.projections import KINDS
@@ -47,12 +49,20 @@ def states(out: list[OutRecord]) -> list[OutRecord]:
     return [r for r in out if b'"reporting.milestone_changed"' in r.value]
 
 
+def milestones_of(engine: ProjectionEngine) -> Any:
+    """The engine's milestone documents, in the MongoDB it writes to."""
+    store = engine.store
+    assert isinstance(store, MongoProjectionStore)
+    return store.db["milestones"]
+
+
 @pytest.fixture
 async def engine(stack: Any, prefix: str) -> AsyncIterator[ProjectionEngine]:
     settings = settings_for("followup", stack, prefix)
     client = mongo_client(settings.mongodb_url)
     try:
-        yield ProjectionEngine(settings, client[settings.database], ServiceMetrics("followup"), KINDS)
+        yield ProjectionEngine(settings, MongoProjectionStore(client[settings.database]),
+                               ServiceMetrics("followup"), KINDS)
     finally:
         await client.drop_database(settings.database)
         await client.close()
@@ -64,7 +74,7 @@ async def test_a_milestone_updated_200000_times_stays_small_and_idempotent(
     parts = batches(prefix)
     for part in parts:
         await engine.apply_batch(part)
-    doc = await engine.db["milestones"].find_one({"_id": "480:p-1/m-1"})
+    doc = await milestones_of(engine).find_one({"_id": "480:p-1/m-1"})
     assert doc is not None
     assert len(doc["applied"]) == APPLIED_WINDOW
     assert len(doc["state"]["history"]) == 6  # 2022H1 .. 2024H2
@@ -78,7 +88,7 @@ async def test_a_milestone_updated_200000_times_stays_small_and_idempotent(
     for part in (parts[-1], parts[0], parts[len(parts) // 2]):
         for record in states(await engine.apply_batch(part)):
             assert json.loads(record.value)["data"]["state"] == doc["state"]
-    after = await engine.db["milestones"].find_one({"_id": "480:p-1/m-1"})
+    after = await milestones_of(engine).find_one({"_id": "480:p-1/m-1"})
     assert after is not None and after["state"] == doc["state"] and after["version"] >= version
     assert len(after["applied"]) == APPLIED_WINDOW
     skipped = engine.metrics.registry.get_sample_value("taskforce_duplicates_skipped_total",

@@ -17,7 +17,7 @@ from schemas import topics
 from schemas.events import INPUT_TYPES
 from services.analysis.app import compose as compose_analysis
 from services.analysis.app import create as create_analysis
-from services.common.progress import PROGRESS
+from services.common.projection_store import PROGRESS
 from services.common.rebuild import rebuild
 from services.followup.app import compose as compose_followup
 from services.followup.app import create as create_followup

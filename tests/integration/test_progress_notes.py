@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.progress import Note, ProgressLedger, Seen
+from services.common.projection_store import MongoProjectionStore
 from services.common.runtime import Runtime
 from services.reporting.domain.lifecycle import Progress
 from services.reporting.replica import Replica
@@ -30,14 +31,15 @@ T0 = datetime.fromisoformat("2022-06-30T10:00:00+02:00")
 async def test_the_next_owner_of_a_partition_says_where_it_stands_with_everyone_noted(
     scratch_database: Any,
 ) -> None:
-    first = ProgressLedger(scratch_database)
-    await first.setup()
+    store = MongoProjectionStore(scratch_database)
+    await store.setup(())
+    first = ProgressLedger(store)
     assert await first.take_over({(N, 2)}) == {(N, 2)}
     plan = first.plan({("480", N): Seen({2}, T0, T0), ("101", N): Seen({2}, T0, T0)}, {(N, 2): 40},
                       waiting={(N, 2)}, taken_over={(N, 2)})
     await first.save(plan.changed)
 
-    successor = ProgressLedger(scratch_database)  # another process: nothing in memory
+    successor = ProgressLedger(MongoProjectionStore(scratch_database))  # another process: nothing in memory
     assert await successor.take_over({(N, 2), (N, 3)}) == {(N, 2), (N, 3)}
     assert successor.notes == {("480", N): Note(2, T0, False, 40), ("101", N): Note(2, T0, False, 40)}
     caught_up = successor.plan({}, {(N, 2): 55}, waiting=set(), taken_over={(N, 2)})
@@ -45,7 +47,7 @@ async def test_the_next_owner_of_a_partition_says_where_it_stands_with_everyone_
     await successor.save(caught_up.changed)
     assert await successor.take_over({(N, 2)}) == set()  # read once per partition
 
-    again = ProgressLedger(scratch_database)
+    again = ProgressLedger(MongoProjectionStore(scratch_database))
     await again.take_over({(N, 2)})
     assert again.notes[("480", N)] == Note(2, T0, True, 55)
 

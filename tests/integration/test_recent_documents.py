@@ -14,6 +14,7 @@ from aiokafka import ConsumerRecord
 from schemas import topics
 from services.common.metrics import ServiceMetrics
 from services.common.projection import ProjectionEngine
+from services.common.projection_store import MongoProjectionStore
 from services.common.store import mongo_client
 from services.followup.projections import KINDS
 from tests.support.events import event
@@ -31,6 +32,13 @@ def records(prefix: str, *events: dict[str, Any]) -> list[ConsumerRecord[bytes, 
                            None, 3, 0, ()) for n, e in enumerate(events)]
 
 
+def milestones_of(engine: ProjectionEngine) -> Any:
+    """The engine's milestone documents, in the MongoDB it writes to."""
+    store = engine.store
+    assert isinstance(store, MongoProjectionStore)
+    return store.db["milestones"]
+
+
 @pytest.fixture
 async def engines(stack: Any, prefix: str) -> AsyncIterator[tuple[ProjectionEngine, ProjectionEngine]]:
     """Two replicas of follow-up's engine on one database."""
@@ -38,15 +46,15 @@ async def engines(stack: Any, prefix: str) -> AsyncIterator[tuple[ProjectionEngi
     client = mongo_client(settings.mongodb_url)
     try:
         db = client[settings.database]
-        yield (ProjectionEngine(settings, db, ServiceMetrics("followup"), KINDS),
-               ProjectionEngine(settings, db, ServiceMetrics("followup"), KINDS))
+        yield (ProjectionEngine(settings, MongoProjectionStore(db), ServiceMetrics("followup"), KINDS),
+               ProjectionEngine(settings, MongoProjectionStore(db), ServiceMetrics("followup"), KINDS))
     finally:
         await client.drop_database(settings.database)
         await client.close()
 
 
 async def stored(engine: ProjectionEngine) -> dict[str, Any]:
-    doc = await engine.db["milestones"].find_one({"_id": "480:p-1/m-1"})
+    doc = await milestones_of(engine).find_one({"_id": "480:p-1/m-1"})
     assert doc is not None
     return doc
 
@@ -77,7 +85,7 @@ async def tamper(engine: ProjectionEngine) -> None:
     doc = await stored(engine)
     history = doc["state"]["history"]
     history[0]["status"] = "missed"
-    await engine.db["milestones"].update_one({"_id": doc["_id"]}, {"$set": {"state.history": history}})
+    await milestones_of(engine).update_one({"_id": doc["_id"]}, {"$set": {"state.history": history}})
 
 
 async def test_a_remembered_document_is_taken_from_memory_until_forgotten(

@@ -31,6 +31,7 @@ from services.analysis.projections import KINDS as ANALYSIS_KINDS
 from services.common.dlq import MAX_DLQ_KEY_BYTES, MAX_DLQ_VALUE_BYTES, report_rejections
 from services.common.metrics import ServiceMetrics
 from services.common.projection import ProjectionEngine, split_batch
+from services.common.projection_store import MemoryProjectionStore
 from services.common.settings import Settings
 from services.followup.projections import KINDS as FOLLOWUP_KINDS
 from services.intake.projections import KINDS as INTAKE_KINDS
@@ -192,7 +193,7 @@ def test_batch_preparation_never_raises_and_sends_no_cpr(
 ) -> None:
     settings_ = _settings(service)
     batch = [Record(PREFIX + topic, value, key, offset=n) for n, (topic, value, key) in enumerate(records)]
-    engine = ProjectionEngine(settings_, None, ServiceMetrics(service), SERVICES[service])  # type: ignore[arg-type]
+    engine = ProjectionEngine(settings_, MemoryProjectionStore(), ServiceMetrics(service), SERVICES[service])
     prepared = asyncio.run(engine.prepare(batch))  # type: ignore[arg-type]
     assert_dead_letters_are_clean(prepared.dead_letters)
     valid_events, rejected = split_batch(batch, settings_)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.common.progress import MICROSECOND, Note, ProgressLedger, Seen, plan
+from services.common.projection_store import MemoryProjectionStore
 
 pytestmark = pytest.mark.unit
 
@@ -87,7 +88,7 @@ def test_a_municipality_on_two_partitions_is_caught_up_only_when_both_are() -> N
 
 
 def test_the_ledger_remembers_what_it_said() -> None:
-    ledger = ProgressLedger(None)  # type: ignore[arg-type]  # no store needed to plan
+    ledger = ProgressLedger(MemoryProjectionStore())  # planning reads no store
     ledger.recovered = {(N, 2)}
     ledger.plan({("480", N): Seen({2}, T0, T0)}, {(N, 2): 10}, waiting={(N, 2)}, taken_over=set())
     assert ledger.notes[("480", N)] == Note(2, T0, False, 10)

@@ -7,7 +7,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
@@ -24,20 +24,28 @@ from schemas.events import (
     Reporter,
 )
 from schemas.reporting import NotificationChanged, NotificationState
-from services.common.metrics import ServiceMetrics
-from services.common.projection import (
+from services.common.fold import (
     REPORTING_NAMESPACE,
-    ProjectionEngine,
-    _Entity,
+    Entity,
+    ReportingRecords,
     compact_json,
+    group_events,
+    reduce_entity,
     reporting_event_id,
-    split_batch,
 )
+from services.common.metrics import ServiceMetrics
+from services.common.projection import ProjectionEngine, split_batch
+from services.common.projection_store import MemoryProjectionStore
 from services.common.settings import Settings
 from services.followup import projections as followup
 from services.followup.domain import apply_milestone, status_at
 from services.intake import projections as intake
 from services.intake.domain import apply_notification
+
+if TYPE_CHECKING:
+    from aiokafka import ConsumerRecord
+
+    from services.common.records import OutRecord
 
 pytestmark = pytest.mark.unit
 
@@ -87,8 +95,13 @@ def make_settings(service: str) -> Settings:
     return Settings(TASKFORCE_SERVICE=service, TASKFORCE_TOPIC_PREFIX=PREFIX)  # type: ignore[call-arg]
 
 
-def engine(service: str, kinds: dict[str, Any]) -> ProjectionEngine:
-    return ProjectionEngine(make_settings(service), None, ServiceMetrics(service), kinds)  # type: ignore[arg-type]
+RECORDS = ReportingRecords("taskforce.intake", PREFIX + topics.REPORTING)
+
+
+def engine(service: str, kinds: dict[str, Any], store: MemoryProjectionStore | None = None) -> ProjectionEngine:  # noqa: E501
+    """The service's engine over the in-memory store (a fresh one unless given)."""
+    return ProjectionEngine(make_settings(service), store or MemoryProjectionStore(), ServiceMetrics(service),
+                            kinds)
 
 
 def counter(eng: ProjectionEngine, name: str, **labels: str) -> float:
@@ -105,12 +118,12 @@ def duplicates(eng: ProjectionEngine) -> float:
 
 
 def notification_entity(events: list[Any], applied: list[str] | None = None,
-                        state: NotificationState | None = None, version: int = 0) -> _Entity:
-    return _Entity(intake.NOTIFICATION, "480:n1", "480", "n1", events=list(events),
+                        state: NotificationState | None = None, version: int = 0) -> Entity:
+    return Entity(intake.NOTIFICATION, "480:n1", "480", "n1", events=list(events),
                    read_version=version, version=version, applied=list(applied or []), state=state)
 
 
-# --- _reduce -------------------------------------------------------------------------------
+# --- reduce_entity -------------------------------------------------------------------------------
 
 OLD = received("n1", "2022-03-01T09:00:00+01:00")
 LATE_DUP = received("n1", "2022-03-01T08:00:00+01:00")     # an earlier receipt (would win if applied)
@@ -119,11 +132,10 @@ NEW_B = assessed("n1", "2022-03-01T12:00:00+01:00")
 
 
 def test_reduce_skips_applied_ids_and_counts_the_rest() -> None:
-    eng = engine("intake", intake.KINDS)
     before = apply_notification(OLD, None)
     entity = notification_entity([NEW_A, OLD, NEW_B, LATE_DUP], version=3, state=before,
                                  applied=[str(OLD.event_id), str(LATE_DUP.event_id)])
-    assert eng._reduce(entity) is True
+    assert reduce_entity(entity) is True
     # the skipped (already applied) receipt at 08:00 did not move the receipt time
     assert entity.state == apply_notification(NEW_A, apply_notification(NEW_B, before))
     assert entity.state.received_at == OLD.occurred_at
@@ -132,35 +144,28 @@ def test_reduce_skips_applied_ids_and_counts_the_rest() -> None:
     assert entity.applied == [str(OLD.event_id), str(LATE_DUP.event_id), str(NEW_B.event_id),
                               str(NEW_A.event_id)]
     assert (entity.read_version, entity.version) == (3, 5)
-    eng._count([entity])  # metrics are recorded once the batch is written
-    assert duplicates(eng) == 2
-    assert applied_count(eng, "notification.assessed") == 2
-    assert applied_count(eng, "notification.received") == 0
+    assert entity.duplicates == 2
+    assert entity.fresh == {"notification.assessed": 2}
     # the correlation id of the last event applied
     assert entity.correlation_id == "corr-a"
 
 
 def test_reduce_with_nothing_new_changes_nothing() -> None:
-    eng = engine("intake", intake.KINDS)
     state = apply_notification(OLD, None)
     entity = notification_entity([OLD, OLD], applied=[str(OLD.event_id)], state=state, version=1)
-    assert eng._reduce(entity) is False
+    assert reduce_entity(entity) is False
     assert (entity.state, entity.version, entity.applied) == (state, 1, [str(OLD.event_id)])
     assert entity.correlation_id is None
-    eng._count([entity])  # metrics are recorded once the batch is written
-    assert duplicates(eng) == 2
-    assert applied_count(eng, "notification.received") == 0
+    assert (entity.duplicates, entity.fresh) == (2, {})
 
 
 def test_reduce_applies_a_repeated_event_once() -> None:
-    eng = engine("intake", intake.KINDS)
     entity = notification_entity([NEW_B, OLD, NEW_B])
-    assert eng._reduce(entity) is True
+    assert reduce_entity(entity) is True
     assert entity.applied == [str(OLD.event_id), str(NEW_B.event_id)]
     assert entity.version == 2
     assert entity.correlation_id == str(NEW_B.event_id)    # no correlation id: the event id
-    eng._count([entity])  # metrics are recorded once the batch is written
-    assert duplicates(eng) == 1
+    assert entity.duplicates == 1
     assert entity.state == NotificationState(
         notification_id="n1", received_at=OLD.occurred_at, urgent=False, reporter=Reporter.SCHOOL,
         assessed_at=NEW_B.occurred_at, outcome=Outcome.NO_ACTION)
@@ -169,8 +174,8 @@ def test_reduce_applies_a_repeated_event_once() -> None:
 def test_reduce_result_does_not_depend_on_the_order_events_are_listed() -> None:
     a = notification_entity([NEW_A, NEW_B, OLD])
     b = notification_entity([OLD, NEW_A, NEW_B])
-    engine("intake", intake.KINDS)._reduce(a)
-    engine("intake", intake.KINDS)._reduce(b)
+    reduce_entity(a)
+    reduce_entity(b)
     assert (a.state, a.applied, a.version) == (b.state, b.applied, b.version)
 
 
@@ -197,14 +202,13 @@ def test_reduce_over_redelivered_batches_equals_one_fold(
     case: tuple[list[MilestoneUpdated], list[MilestoneUpdated], list[MilestoneUpdated]],
 ) -> None:
     events, first, second = case
-    eng = engine("followup", followup.KINDS)
-    entity = _Entity(followup.MILESTONE, "480:p1/m1", "480", "p1/m1", events=first)
-    eng._reduce(entity)
+    entity = Entity(followup.MILESTONE, "480:p1/m1", "480", "p1/m1", events=first)
+    reduce_entity(entity)
     # the second batch starts from what the first one stored
-    entity = _Entity(followup.MILESTONE, "480:p1/m1", "480", "p1/m1", events=second,
+    entity = Entity(followup.MILESTONE, "480:p1/m1", "480", "p1/m1", events=second,
                      read_version=entity.version, version=entity.version, applied=entity.applied,
                      state=entity.state)
-    eng._reduce(entity)
+    reduce_entity(entity)
     expected = None
     for event in events:
         expected = apply_milestone(expected, event)
@@ -212,8 +216,7 @@ def test_reduce_over_redelivered_batches_equals_one_fold(
     assert entity.state.model_dump_json() == expected.model_dump_json()
     assert entity.version == len(events)
     assert sorted(entity.applied) == sorted(str(e.event_id) for e in events)
-    eng._count([entity])  # metrics are recorded once the batch is written
-    assert duplicates(eng) == len(first) + len(second) - len(events)
+    assert entity.duplicates == len(second) - (len(events) - len(first))
     at = datetime(2022, 12, 31, tzinfo=UTC)
     assert status_at(entity.state, at) == status_at(expected, at)
 
@@ -230,9 +233,9 @@ def test_reduce_hands_a_kind_with_apply_all_its_new_events_at_once() -> None:
     late = updated("2022-02-01T09:00:00+01:00", "not_started", str(uuid.uuid4()))
     last = updated("2022-04-01T09:00:00+02:00", "achieved", str(uuid.uuid4()))
     before = apply_milestone(None, first)
-    entity = _Entity(kind, "480:p1/m1", "480", "p1/m1", events=[last, first, late, last],
+    entity = Entity(kind, "480:p1/m1", "480", "p1/m1", events=[last, first, late, last],
                      read_version=1, version=1, applied=[first.event_key], state=before)
-    assert engine("followup", {"milestone.updated": kind})._reduce(entity) is True
+    assert reduce_entity(entity) is True
     # one call, from the stored state, with the new events in (occurred_at, event id) order
     assert calls == [(before, [late.event_key, last.event_key])]
     assert entity.version == 3 and entity.duplicates == 2
@@ -241,12 +244,11 @@ def test_reduce_hands_a_kind_with_apply_all_its_new_events_at_once() -> None:
 
 
 def test_group_puts_events_into_their_entities() -> None:
-    eng = engine("intake", intake.KINDS)
     course = raw("course.completed", "2023-01-31T16:00:00+01:00", {"course_id": "c1"})
     other = received_raw("n2", "2022-03-01T09:00:00+01:00", municipality_code="101")
     events = [OLD, NEW_A, decode(topics.APPLICATIONS, json.dumps(course).encode()),
               decode(topics.NOTIFICATIONS, json.dumps(other).encode())]
-    groups = eng._group(events)  # type: ignore[arg-type]
+    groups = group_events(intake.KINDS, events)  # type: ignore[arg-type]
     assert sorted(groups) == ["courses/480:course", "notifications/101:n2", "notifications/480:n1"]
     assert groups["notifications/480:n1"].events == [OLD, NEW_A]
     assert groups["notifications/101:n2"].municipality_code == "101"
@@ -254,12 +256,11 @@ def test_group_puts_events_into_their_entities() -> None:
 
 
 def test_reporting_record_carries_the_new_state() -> None:
-    eng = engine("intake", intake.KINDS)
     entity = notification_entity([OLD, NEW_B])
-    eng._reduce(entity)
+    reduce_entity(entity)
     watermark = datetime(2022, 3, 1, 11, 0, tzinfo=UTC)
     now = datetime.now(UTC).isoformat()
-    record = eng._reporting_record(entity, watermark.isoformat(), now)
+    record = RECORDS.state(entity, watermark.isoformat(), now)
     assert (record.topic, record.key) == (PREFIX + topics.REPORTING, b"480")
     event = decode(topics.REPORTING, record.value)
     assert isinstance(event, NotificationChanged)
@@ -268,7 +269,7 @@ def test_reporting_record_carries_the_new_state() -> None:
     assert (event.data.entity_id, event.data.version, event.data.watermark) == ("n1", 2, watermark)
     assert event.data.state == entity.state
     # the same entity version always gives the same reporting event id
-    again = eng._reporting_record(entity, watermark.isoformat(), datetime.now(UTC).isoformat())
+    again = RECORDS.state(entity, watermark.isoformat(), datetime.now(UTC).isoformat())
     assert decode(topics.REPORTING, again.value).event_id == event.event_id
 
 
@@ -377,15 +378,74 @@ def test_compact_json_escapes_like_json_dumps() -> None:
 
 
 def test_reporting_records_of_a_batch_carry_the_given_instant_and_watermark() -> None:
-    eng = engine("intake", intake.KINDS)
     entity = notification_entity([OLD])
-    eng._reduce(entity)
+    reduce_entity(entity)
     watermark = datetime(2022, 3, 1, 11, 0, tzinfo=UTC)
     now = "2024-05-01T12:00:00.123456+00:00"
-    record = eng._reporting_record(entity, watermark.isoformat(), now)
+    record = RECORDS.state(entity, watermark.isoformat(), now)
     event = decode(topics.REPORTING, record.value)
     assert isinstance(event, NotificationChanged)
     assert event.occurred_at == datetime.fromisoformat(now)
     assert event.data.watermark == watermark
     # the same batch instant and watermark give the very same record
-    assert eng._reporting_record(entity, watermark.isoformat(), now) == record
+    assert RECORDS.state(entity, watermark.isoformat(), now) == record
+
+
+# --- the engine over the in-memory store ------------------------------------------------------
+
+
+def notification_batch(*values: dict[str, Any], first_offset: int = 0) -> list[ConsumerRecord]:
+    """The values as consecutive records of one partition (the fields the engine reads)."""
+    return [Record(PREFIX + topics.NOTIFICATIONS, json.dumps(v).encode(), 0, first_offset + n)
+            for n, v in enumerate(values)]
+
+
+def reported(out: list[OutRecord]) -> list[NotificationChanged]:
+    """The notification states the batch reported."""
+    events = [decode(topics.REPORTING, r.value) for r in out]
+    return [e for e in events if isinstance(e, NotificationChanged)]
+
+
+async def test_a_batch_is_folded_stored_and_reported() -> None:
+    store = MemoryProjectionStore()
+    eng = engine("intake", intake.KINDS, store)
+    await eng.setup()
+    first = received_raw("n1", "2022-03-01T09:00:00+01:00")
+    second = assessed_raw("n1", "2022-03-01T12:00:00+01:00")
+    out = await eng.apply_batch(notification_batch(second, first))
+    doc = store.collections["notifications"]["480:n1"]
+    assert (doc["version"], doc["applied"]) == (2, [first["event_id"], second["event_id"]])
+    (event,) = reported(out)
+    assessed_at = datetime.fromisoformat(second["occurred_at"])
+    assert (event.data.version, event.data.state.assessed_at) == (2, assessed_at)
+    assert store.watermarks["480"] == datetime.fromisoformat(second["occurred_at"])
+    assert event.data.watermark == store.watermarks["480"]
+    assert applied_count(eng, "notification.received") == applied_count(eng, "notification.assessed") == 1
+
+
+async def test_a_redelivered_batch_after_a_restart_changes_nothing() -> None:
+    """A crash between the write and the commit: the next process gets the batch again."""
+    store = MemoryProjectionStore()
+    batch = notification_batch(received_raw("n1", "2022-03-01T09:00:00+01:00"),
+                               assessed_raw("n1", "2022-03-01T12:00:00+01:00"))
+    before = reported(await engine("intake", intake.KINDS, store).apply_batch(batch))
+    restarted = engine("intake", intake.KINDS, store)  # nothing in memory
+    again = reported(await restarted.apply_batch(batch))
+    assert store.collections["notifications"]["480:n1"]["version"] == 2
+    assert [e.event_id for e in again] == [e.event_id for e in before]  # the same event: ignored downstream
+    assert duplicates(restarted) == 2 and applied_count(restarted, "notification.received") == 0
+
+
+async def test_a_stale_memory_collides_and_rereads_instead_of_losing_an_update() -> None:
+    """Two replicas during a rebalance: the one that remembers an older version loses the
+    race, reads the document again and applies its events on top."""
+    store = MemoryProjectionStore()
+    one, two = engine("intake", intake.KINDS, store), engine("intake", intake.KINDS, store)
+    await one.apply_batch(notification_batch(received_raw("n1", "2022-03-01T09:00:00+01:00")))
+    assessed_later = assessed_raw("n1", "2022-03-01T12:00:00+01:00")
+    await two.apply_batch(notification_batch(assessed_later, first_offset=1))
+    late = received_raw("n1", "2022-03-01T08:00:00+01:00", event_id=str(uuid.uuid4()))
+    (event,) = reported(await one.apply_batch(notification_batch(late, first_offset=2)))
+    assert event.data.version == 3
+    assert event.data.state.assessed_at is not None  # the other replica's update was kept
+    assert store.collections["notifications"]["480:n1"]["version"] == 3
