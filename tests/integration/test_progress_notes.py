@@ -9,7 +9,6 @@ partition even when replicas race; and the broker's end offsets are read for any
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,10 +16,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.progress import Note, ProgressLedger, Seen
 from services.common.projection_store import MongoProjectionStore
-from services.common.runtime import Runtime
 from services.reporting.domain.lifecycle import Progress
 from services.reporting.replica import Replica
 from tests.support.kafka import produce
+from tests.support.services import runtime_consuming_with, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -81,19 +80,18 @@ async def test_the_broker_is_asked_for_the_end_offsets_of_a_topic_not_consumed(
     await consumer.start()
     await producer.start()
     try:
-        runtime = Runtime.__new__(Runtime)
-        runtime.subscriber = SimpleNamespace(consumer=consumer)
-        runtime._producer = producer
-        ends = await runtime.end_offsets(topic)
-        assert ends is not None and sum(1 for end in ends.values() if end > 0) == 1
-        assert max(ends.values()) >= 1  # the embedded broker may report the start of the last batch
-        fetched: dict[Any, Any] = {}
-        while not fetched:
-            fetched = await consumer.getmany(timeout_ms=2000)
-        (where,) = fetched
-        assert not await runtime.behind_on(where.topic, where.partition, 1)
-        assert await runtime.behind_on(where.topic, where.partition, 0)
-        assert not await runtime.behind_on(topic, 0, 0)  # not consumed here: nothing known
+        settings = settings_for("reporting", stack, prefix)
+        async with runtime_consuming_with(settings, consumer, producer) as runtime:
+            ends = await runtime.end_offsets(topic)
+            assert ends is not None and sum(1 for end in ends.values() if end > 0) == 1
+            assert max(ends.values()) >= 1  # the embedded broker may report the start of the last batch
+            fetched: dict[Any, Any] = {}
+            while not fetched:
+                fetched = await consumer.getmany(timeout_ms=2000)
+            (where,) = fetched
+            assert not await runtime.behind_on(where.topic, where.partition, 1)
+            assert await runtime.behind_on(where.topic, where.partition, 0)
+            assert not await runtime.behind_on(topic, 0, 0)  # not consumed here: nothing known
     finally:
         await producer.stop()
         await consumer.stop()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from services.reporting.app import compose
 from services.reporting.processor import SummaryProcessor
 from services.reporting.replica import OWED
 from tests.support.kafka import produce
-from tests.support.services import settings_for
+from tests.support.services import runtime_consuming_with, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -165,12 +164,12 @@ async def test_the_consumer_names_the_partitions_with_records_after_a_batch(stac
         while len(records) < 3:
             for part in (await consumer.getmany(timeout_ms=500, max_records=1)).values():
                 records.extend(part)
-        runtime = Runtime.__new__(Runtime)
-        runtime.subscriber = SimpleNamespace(consumer=consumer)
-        where = TopicPartition(topic, records[0].partition)
-        assert runtime.waiting_after({where: records[0].offset + 1}) == {where}
-        assert runtime.waiting_after({where: records[2].offset + 1}) == set()
-        assert runtime.waiting_after({TopicPartition(topic, 99): 0}) == set()  # not assigned: nothing known
+        async with runtime_consuming_with(settings_for("reporting", stack, prefix), consumer) as runtime:
+            where = TopicPartition(topic, records[0].partition)
+            assert runtime.waiting_after({where: records[0].offset + 1}) == {where}
+            assert runtime.waiting_after({where: records[2].offset + 1}) == set()
+            not_assigned = TopicPartition(topic, 99)
+            assert runtime.waiting_after({not_assigned: 0}) == set()  # nothing known
         assert where in consumer.assignment()
     finally:
         await consumer.stop()

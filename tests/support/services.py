@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import uvicorn
 
-from services.common.runtime import Runtime
+from services.common.runtime import Runtime, build_runtime
 from services.common.settings import Settings, load_settings
 from taskforce.servers import free_port
 
@@ -65,3 +67,15 @@ async def running(create: Callable[[Settings], tuple[Any, Runtime]], settings: S
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def runtime_consuming_with(settings: Settings, consumer: Any,
+                                 producer: Any = None) -> AsyncIterator[Runtime]:
+    """A service's runtime (`build_runtime`) whose consumer is `consumer` (and producer
+    `producer`), for asking it the consumer's questions without serving a service."""
+    built = build_runtime(settings)
+    try:
+        yield dataclasses.replace(built, subscriber=SimpleNamespace(consumer=consumer), _producer=producer)
+    finally:
+        await built.mongo.close()

@@ -10,6 +10,7 @@ import asyncio
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +18,11 @@ import pytest
 
 from schemas import topics
 from schemas.decode import decode
-from services.reporting.owed import OwedSummaries
+from services.common.runtime import Runtime, build_runtime
+from services.common.settings import Settings
 from services.reporting.processor import CHUNK_RECORDS, Decoded, SummaryProcessor, Touched
 from services.reporting.replica import Kind
+from services.reporting.stored import StoredSummary
 
 pytestmark = pytest.mark.unit
 
@@ -35,11 +38,17 @@ def notification_changed(number: int) -> Any:
     return decode(topics.REPORTING, raw)
 
 
-def processor_over(replica: OverlapReplica) -> SummaryProcessor:
-    """A processor writing to the stand-in replica (nothing else of it is used here)."""
-    processor = SummaryProcessor.__new__(SummaryProcessor)
-    processor.replica = replica  # type: ignore[assignment]
-    return processor
+@pytest.fixture
+async def runtime() -> AsyncIterator[Runtime]:
+    """Reporting's clients, never connected: without a consumer, the processor asks no broker."""
+    built = build_runtime(Settings(TASKFORCE_SERVICE="reporting"))  # type: ignore[call-arg]  # by alias
+    yield built
+    await built.mongo.close()
+
+
+def processor_over(replica: OverlapReplica, runtime: Runtime) -> SummaryProcessor:
+    """A processor writing to the stand-in replica."""
+    return SummaryProcessor(runtime.settings, replica, runtime, runtime.metrics)  # type: ignore[arg-type]  # the stand-in replica
 
 
 class OverlapReplica:
@@ -72,10 +81,10 @@ class OverlapReplica:
         self.log.append(f"settled {codes}")
 
 
-async def test_the_watermarks_are_raised_while_the_last_chunk_is_written() -> None:
+async def test_the_watermarks_are_raised_while_the_last_chunk_is_written(runtime: Runtime) -> None:
     states = [notification_changed(i) for i in range(CHUNK_RECORDS + 3)]
     replica = OverlapReplica(chunks=2)
-    processor = processor_over(replica)
+    processor = processor_over(replica, runtime)
 
     moves = await processor._replicate(states, defaultdict(Touched))  # type: ignore[arg-type]
 
@@ -86,7 +95,7 @@ async def test_the_watermarks_are_raised_while_the_last_chunk_is_written() -> No
     assert list(moves) == ["480"]
 
 
-async def test_a_failed_watermark_raise_still_lets_the_chunk_write_finish() -> None:
+async def test_a_failed_watermark_raise_still_lets_the_chunk_write_finish(runtime: Runtime) -> None:
     class FailingWatermarks(OverlapReplica):
         async def raise_watermarks(self, marks: dict[str, datetime]) -> dict[str, Any]:
             self.log.append("watermarks failed")
@@ -94,32 +103,30 @@ async def test_a_failed_watermark_raise_still_lets_the_chunk_write_finish() -> N
             raise ConnectionError("store unreachable")
 
     replica = FailingWatermarks(chunks=1)
-    processor = processor_over(replica)
+    processor = processor_over(replica, runtime)
     with pytest.raises(ConnectionError):
         await processor._replicate([notification_changed(1)], defaultdict(Touched))  # type: ignore[arg-type]
     assert replica.log[-1] == "states done"  # never cancelled midway
 
 
-async def test_apply_hands_the_moves_to_the_recomputation(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_apply_hands_the_moves_to_the_recomputation(
+    monkeypatch: pytest.MonkeyPatch, runtime: Runtime,
+) -> None:
     replica = OverlapReplica(chunks=1)
-    processor = processor_over(replica)
-    processor.maybe_pending, processor.replaying = False, False
-    processor.owed, processor.recovered = OwedSummaries(max_delay=1.0), set()
-    processor.partition_of, processor.unheard_holding, processor.input_ends = {}, {}, {}
-    processor.ends_reading = None
-    processor.input_applied, processor.handed = {}, {}
+    processor = processor_over(replica, runtime)
+    processor.maybe_pending = False  # nothing pending in the stand-in replica
     seen: dict[str, Any] = {}
 
-    async def refresh(code: str, entry: Any, move: Any) -> list[dict[str, Any]]:
+    async def refresh(code: str, entry: Any, move: Any) -> list[StoredSummary]:
         seen[code] = move
         return []
 
-    async def publish(docs: list[dict[str, Any]]) -> None:
+    async def publish(docs: list[StoredSummary]) -> None:
         seen["published"] = docs
 
     monkeypatch.setattr(processor, "_refresh", refresh)
     monkeypatch.setattr(processor, "_publish", publish)
-    await processor._apply(Decoded(states=[notification_changed(1)]))
+    await processor.apply(Decoded(states=[notification_changed(1)]))
     assert seen["480"][0] is None and seen["480"][1].isoformat() == "2022-03-01T10:00:00+01:00"
     assert seen["published"] == []
     assert replica.log[-1] == "settled []"  # no partition known: due at once, nothing noted
