@@ -18,8 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from schemas import topics
-from schemas.catalogue import BY_TYPE, TOPICS, on_topic, payload
+from schemas.catalogue import BY_TYPE, TOPICS, on_topic, payload, topics_of
 from schemas.common import MAX_DEPTH, MAX_INTERNAL_RECORD_BYTES, MAX_RECORD_BYTES
 from schemas.cpr import contains_cpr
 
@@ -36,6 +35,8 @@ _TYPES_ON_TOPIC: dict[str, frozenset[str]] = {
     topic: frozenset(spec.event_type for spec in on_topic(topic)) for topic in TOPICS
 }
 _KNOWN_TYPES = frozenset(BY_TYPE)
+#: The topics only the platform's services write: its internal events and its output.
+_PLATFORM_TOPICS = frozenset(topics_of("internal", "output"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,9 @@ class Rejection:
 
 
 def max_record_bytes(topic: str) -> int:
-    """The largest record value accepted on `topic`: the contract's 256 KiB on public topics."""
-    return MAX_INTERNAL_RECORD_BYTES if topic in (topics.REPORTING, topics.SUMMARIES) else MAX_RECORD_BYTES
+    """The largest record value accepted on `topic`: the contract's 256 KiB on the topics others
+    write to, the internal bound on those only the platform writes (`_PLATFORM_TOPICS`)."""
+    return MAX_INTERNAL_RECORD_BYTES if topic in _PLATFORM_TOPICS else MAX_RECORD_BYTES
 
 
 def nested_deeper_than(raw: bytes, limit: int) -> bool:
@@ -149,8 +151,9 @@ def _diagnose(topic: str, raw: bytes | None, adapter: TypeAdapter[Any] | None) -
     if adapter is None or event_type not in _TYPES_ON_TOPIC.get(topic, frozenset()):
         return Rejection("wrong_topic", f"{event_type} does not belong on {topic}")
     version = obj.get("schema_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version != 1:
-        return Rejection("unsupported_schema_version", "schema_version is not 1")
+    expected = BY_TYPE[event_type].schema_version
+    if isinstance(version, int) and not isinstance(version, bool) and version != expected:
+        return Rejection("unsupported_schema_version", f"schema_version is not {expected}")
     try:
         adapter.validate_json(raw)  # type: ignore[arg-type]  # not None: parse() rejected None above
     except ValidationError as exc:

@@ -1,6 +1,6 @@
 """Consumer lag per partition: records behind the partition's end, and seconds behind.
 
-Bookkeeping only, no I/O: the runtime tells `LagTracker` what it has consumed (each batch
+Bookkeeping only, no I/O: `LagWatch` tells `LagTracker` what it has consumed (each batch
 once it is applied and published) and which end offsets it knows (the high watermark of the
 consumer's last fetch, or the broker's end offsets), and `LagGauges` puts the result on
 `/metrics`, dropping the partitions this process no longer owns.
@@ -143,7 +143,7 @@ class LagGauges:
         self.records = records
         self.seconds = seconds
         self.service = service
-        #: The topic as labelled (the runtime drops the tenant prefix).
+        #: The topic as labelled (without the tenant prefix).
         self._topic_label = topic_label or (lambda topic: topic)
         self._shown: set[Partition] = set()
         self._timed: set[Partition] = set()

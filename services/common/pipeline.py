@@ -16,7 +16,7 @@ record per partition), never the consumer's position: the fetcher may be a batch
 and a commit must not cover records whose writes have not landed. Since batches commit in
 order, an offset committed is always one past records already written and published.
 
-The steps do not give up (they retry in place, see `Runtime`), so a batch is never skipped
+The steps do not give up (they retry in place, see `Consumption`), so a batch is never skipped
 and nothing needs rewinding. Should a step fail all the same, no later batch commits: the
 pipeline is marked broken (the service reports not ready) and everything after the last
 commit is redelivered when the process restarts. A commit that fails because the partition
