@@ -148,15 +148,15 @@ def create(settings: Settings | None = None,
     check_credentials(settings, config)
     runtime = GatewayRuntime(settings, config)
     access = Access.build(settings, runtime.metrics.registry)
-    runtime.sink.on_start.append(lambda: access.start(runtime))  # type: ignore[arg-type]  # duck-typed runtime
-    runtime.sink.on_start.append(_settle_garbage_collector)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set: the trace of a request
         # continues onto each record produced.
         with tracing.exporting("gateway"):
-            runtime.sink.start()
+            runtime.sink.start(on_start=(
+                lambda: access.start(runtime),  # type: ignore[arg-type]  # duck-typed runtime
+                _settle_garbage_collector))
             log.info("gateway started", extra={"idempotence": config.idempotence})
             try:
                 yield

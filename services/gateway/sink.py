@@ -49,8 +49,6 @@ class Sink:
         self.idempotent = False
         self.broker_answers = False
         self.unacknowledged = False
-        #: Called once the producer is up (the audit trail starts producing then).
-        self.on_start: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -61,9 +59,11 @@ class Sink:
         return {"producer": self.producer is not None, "broker_answers": self.broker_answers,
                 "deliveries_acknowledged": not self.unacknowledged}
 
-    def start(self) -> None:
+    def start(self, on_start: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
+        """Start the producer (retried until the broker answers), then call `on_start` in
+        order (the audit trail starts producing then), then probe the broker."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="gateway-sink")
+            self._task = asyncio.create_task(self._run(on_start), name="gateway-sink")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -75,7 +75,7 @@ class Sink:
             producer, self.producer = self.producer, None
             await producer.stop()  # delivers what is buffered (or gives up after its timeout)
 
-    async def _run(self) -> None:
+    async def _run(self, on_start: Sequence[Callable[[], Awaitable[None]]]) -> None:
         delay = 0.2
         while self.producer is None:
             try:
@@ -87,7 +87,7 @@ class Sink:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
         self.broker_answers = True
-        for hook in self.on_start:
+        for hook in on_start:
             await hook()
         log.info("producing", extra={"idempotent": self.idempotent})
         while True:
