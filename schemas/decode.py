@@ -29,7 +29,7 @@ _NESTING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 #: its one model, or its models' union discriminated by `event_type`.
 ADAPTERS: dict[str, TypeAdapter[Any]] = {topic: TypeAdapter(payload(topic)) for topic in TOPICS}
 #: Their compiled validators, called directly on the fast path: `TypeAdapter.validate_json` is
-#: a Python wrapper around the same call (about 0.4 µs of the 5 µs a reporting record takes).
+#: a Python wrapper around the same call, a tenth of a small record's validation.
 _VALIDATORS = {topic: adapter.validator for topic, adapter in ADAPTERS.items()}
 _TYPES_ON_TOPIC: dict[str, frozenset[str]] = {
     topic: frozenset(spec.event_type for spec in on_topic(topic)) for topic in TOPICS

@@ -154,8 +154,8 @@ class Sink:
         The records go as one closed batch per partition (more when one is full), in request
         order within each partition, on the partition aiokafka's default partitioner gives
         their key: a request is a batch already, so it is sent at once (no linger) and without
-        `send()`'s work per record (metadata wait, partitioner, accumulator: about 17 µs of CPU
-        a record on the bench's workload, against under 3 µs for a batch's append).
+        `send()`'s work per record (metadata wait, partitioner, accumulator), which costs
+        several times a batch's append and would dominate the gateway's CPU (bench/README.md).
         """
         producer = self.producer
         if producer is None or not records:
