@@ -148,10 +148,16 @@ E2E_MISSED = (
     "as the state it changes, by reporting, each writing to the store, all on the same {cores} cores; "
     "all processes together spent {total} µs "
     "of CPU per record, so {cores} cores allow at most ~{ceiling} records/s, and the largest parts were "
-    "{largest}. Even the raw consumers with the same store would reach {bound} records/s here{bound_note}. "
+    "{largest}. The store is one process: at its {store} µs per record here it alone allows at most "
+    "~{store_ceiling} records/s. Even the raw consumers with the same store would reach {bound} records/s "
+    "here{bound_note}. "
     "What would close it: a store that is not Python on SQLite (nx-27017's CPU is counted in the bound "
     "too), and the per-service work the throughput notes name."
 )
+
+
+#: The store's entry in `e2e.cpu_s_per_record` (bench/e2e.py names the servers so).
+STORE = "mongodb (server)"
 
 
 def _e2e_notes(results: dict[str, Any], missed: list[str]) -> list[str]:
@@ -182,7 +188,8 @@ def _e2e_notes(results: dict[str, Any], missed: list[str]) -> list[str]:
             target=MIN_E2E_RECORDS_PER_S, cores=cores, total=_us(total),
             ceiling=f"{cores / total:,.0f}" if total else "–",
             largest=", ".join(f"{name} ({_us(seconds)} µs)" for name, seconds in largest),
-            bound=_rate(bound.get("records_per_s")),
+            bound=_rate(bound.get("records_per_s")), store=_us(cpu.get(STORE)),
+            store_ceiling=f"{1 / cpu[STORE]:,.0f}" if cpu.get(STORE) else "–",
             bound_note=" — below the target as well" if below else ""))
     return out
 
