@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Protocol, TypeVar
 
 from schemas import periods
 from schemas.periods import Period
@@ -19,13 +21,16 @@ from schemas.reporting import (
     NotificationState,
     PlanState,
 )
-from schemas.summary import CaseReviewFigures, NotificationFigures, SummaryData, SummaryStatus
+from schemas.summary import SummaryData, SummaryStatus
 from services.reporting.domain import notifications, reviews
 from services.reporting.domain.course import completion, course_figures
 from services.reporting.domain.highlights import highlights
 from services.reporting.domain.plan import plan_figures
 from services.reporting.domain.rows import MeetingDay, NotificationRow, ReviewRow
 from services.reporting.domain.tallies import NotificationTally, ReviewTally
+
+FiguresT = TypeVar("FiguresT")
+FiguresT_co = TypeVar("FiguresT_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,12 @@ def summary_of(
         revision=revision,
         as_of=as_of,
         course=course_figures(inputs.course, as_of, period),
-        notifications=_notification_figures(inputs, period, as_of),
-        case_reviews=_review_figures(inputs, period, as_of),
+        notifications=_tallied_or_scanned(inputs.notification_tally,
+                                          partial(notifications.figures_of_rows, inputs.notifications),
+                                          period, as_of),
+        case_reviews=_tallied_or_scanned(inputs.review_tally,
+                                         partial(reviews.figures_of_rows, inputs.reviews),
+                                         period, as_of),
         development_plan=plan_figures(inputs.plans, inputs.milestones, inputs.meetings,
                                       period, as_of,
                                       completion(inputs.course, as_of, period)),
@@ -107,21 +116,15 @@ def summary_of(
     return data.model_copy(update={"highlights": highlights(data, previous)})
 
 
-def _notification_figures(inputs: SummaryInputs, period: Period, as_of: datetime) -> NotificationFigures:
-    """From the tally, unless there is none or it defers to a scan of the rows."""
-    tally = inputs.notification_tally
-    tallied = None if tally is None else tally.figures(period, as_of)
-    if tallied is not None:
-        return tallied
-    return notifications.figures_of_rows(inputs.notifications, period, as_of)
+class _Tally(Protocol[FiguresT_co]):
+    def figures(self, period: Period, as_of: datetime, /) -> FiguresT_co | None: ...
 
 
-def _review_figures(inputs: SummaryInputs, period: Period, as_of: datetime) -> CaseReviewFigures:
-    tally = inputs.review_tally
+def _tallied_or_scanned(tally: _Tally[FiguresT] | None, scan: Callable[[Period, datetime], FiguresT],
+                        period: Period, as_of: datetime) -> FiguresT:
+    """The tally's figures, unless there is none or it defers to a scan of the rows."""
     tallied = None if tally is None else tally.figures(period, as_of)
-    if tallied is not None:
-        return tallied
-    return reviews.figures_of_rows(inputs.reviews, period, as_of)
+    return tallied if tallied is not None else scan(period, as_of)
 
 
 def event_instants(inputs: MunicipalityInputs) -> list[datetime]:
