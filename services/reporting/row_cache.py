@@ -28,6 +28,7 @@ ROW_BYTES = 400
 class Tally(Protocol):
     def add(self, row: Any, /) -> None: ...
     def remove(self, row: Any, /) -> None: ...
+    def replace(self, old: Any, new: Any, /) -> None: ...
 
 
 class Bucket:
@@ -39,17 +40,24 @@ class Bucket:
         self.rows: dict[str, Any] = {}
         self.tally = tally
 
-    def put(self, doc_id: str, row: Any) -> None:
-        old = self.rows.get(doc_id)
-        if old is not None:
-            self.tally.remove(old)
-        self.rows[doc_id] = row
-        self.tally.add(row)
+    def put(self, doc_id: str, row: Any) -> bool:
+        """Keep `row` as the document's; True when the bucket did not hold it before."""
+        rows = self.rows
+        old = rows.get(doc_id)
+        rows[doc_id] = row
+        if old is None:
+            self.tally.add(row)
+            return True
+        self.tally.replace(old, row)
+        return False
 
-    def pop(self, doc_id: str) -> None:
+    def pop(self, doc_id: str) -> bool:
+        """Drop the document's row; True when the bucket held it."""
         old = self.rows.pop(doc_id, None)
-        if old is not None:
-            self.tally.remove(old)
+        if old is None:
+            return False
+        self.tally.remove(old)
+        return True
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -106,15 +114,15 @@ class RowCache:
         to another period) and the one it is in now."""
         where = (key[0], doc_id)
         old = self._bucket_of.get(where)
-        if old is not None and old != key and (left := self._buckets.get(old)) is not None:
-            before = len(left)
-            left.pop(doc_id)
-            self._rows -= before - len(left)
+        if old is not None and old != key:
+            left = self._buckets.get(old)
+            if left is not None and left.pop(doc_id):
+                self._rows -= 1
         bucket = self._buckets.get(key)
         if bucket is not None:
-            before = len(bucket)
-            bucket.put(doc_id, row)
-            self._rows += len(bucket) - before
-            self._bucket_of[where] = key
+            if bucket.put(doc_id, row):
+                self._rows += 1
+            if old != key:
+                self._bucket_of[where] = key
         elif old is not None:
             del self._bucket_of[where]

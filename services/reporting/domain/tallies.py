@@ -76,6 +76,24 @@ class NotificationTally:
             _discard(self.durations, row.assessed - received)
         self.urgent -= row.urgent
 
+    def replace(self, old: NotificationRow, new: NotificationRow) -> None:
+        """`remove(old)` then `add(new)`; the receipts are left in place when unchanged (the
+        usual change: an assessment arrives)."""
+        received = old.received
+        if received is None or new.received != received:
+            self.remove(old)
+            self.add(new)
+            return
+        if old.assessed is None:
+            _discard(self.unassessed, received)
+        else:
+            _discard(self.durations, old.assessed - received)
+        if new.assessed is None:
+            insort(self.unassessed, received)
+        else:
+            insort(self.durations, new.assessed - received)
+        self.urgent += new.urgent - old.urgent
+
     def figures(self, period: Period, as_of: datetime) -> NotificationFigures | None:
         """`notifications.figures_of_rows` over the rows, or None when some receipt is not
         inside the period as of `as_of` (then only a scan of the rows says)."""
@@ -129,6 +147,14 @@ class ReviewTally:
     def remove(self, row: ReviewRow) -> None:
         _discard(self.completed, row.completed)
         self._count(row, -1)
+
+    def replace(self, old: ReviewRow, new: ReviewRow) -> None:
+        """`remove(old)` then `add(new)`, the completions left in place when unchanged."""
+        if new.completed != old.completed:
+            _discard(self.completed, old.completed)
+            insort(self.completed, new.completed)
+        self._count(old, -1)
+        self._count(new, 1)
 
     def _count(self, row: ReviewRow, sign: int) -> None:
         self.baseline += sign * (row.phase == Phase.BASELINE)

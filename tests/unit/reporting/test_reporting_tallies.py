@@ -73,6 +73,7 @@ def changes_of(rows: st.SearchStrategy[RowT]) -> st.SearchStrategy[list[tuple[in
 class Tally(Protocol[RowT_contra]):
     def add(self, row: RowT_contra, /) -> None: ...
     def remove(self, row: RowT_contra, /) -> None: ...
+    def replace(self, old: RowT_contra, new: RowT_contra, /) -> None: ...
 
 
 def play(tally: Tally[RowT], changes: list[tuple[int, RowT | None]]) -> dict[int, RowT]:
@@ -82,11 +83,15 @@ def play(tally: Tally[RowT], changes: list[tuple[int, RowT | None]]) -> dict[int
     rows: dict[int, RowT] = {}
     for entity, row in changes:
         old = rows.pop(entity, None)
-        if old is not None:
-            tally.remove(old)
-        if row is not None:
-            rows[entity] = row
+        if row is None:
+            if old is not None:
+                tally.remove(old)
+            continue
+        rows[entity] = row
+        if old is None:
             tally.add(row)
+        else:
+            tally.replace(old, row)
     return rows
 
 
@@ -171,3 +176,43 @@ def test_a_summary_reads_the_tallies_and_scans_rows_only_when_they_defer() -> No
     tallied_notes.add(NotificationRow(END + HOUR, None, False))  # outside H1: the tally defers
     scanned = summary_of(inputs, H1, closed, SummaryStatus.DRAFT, 0)
     assert (scanned.notifications.received, scanned.case_reviews.completed) == (0, 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(notification_rows, max_size=30), later=st.data(), watermark=watermarks)
+def test_a_row_changed_in_place_is_tallied_as_the_new_row(
+    rows: list[NotificationRow], later: st.DataObject, watermark: datetime,
+) -> None:
+    """The usual change keeps the receipt: an assessment arrives (or a flag changes)."""
+    tally = NotificationTally()
+    current = dict(enumerate(rows))
+    for row in rows:
+        tally.add(row)
+    for index, row in list(current.items()):
+        if row.received is None or not later.draw(st.booleans()):
+            continue
+        assessed = later.draw(st.none() | st.integers(row.received, row.received + 100 * HOUR))
+        changed = row._replace(assessed=assessed, urgent=later.draw(st.booleans()))
+        tally.replace(row, changed)
+        current[index] = changed
+    at = as_of(H1, watermark)
+    answer = tally.figures(H1, at)
+    if answer is not None:
+        assert answer == notifications.figures_of_rows(current.values(), H1, at)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(review_rows, min_size=1, max_size=20), changed=review_rows,
+       keep_completion=st.booleans())
+def test_a_review_changed_in_place_is_tallied_as_the_new_row(
+    rows: list[ReviewRow], changed: ReviewRow, keep_completion: bool,
+) -> None:
+    tally = ReviewTally()
+    for row in rows:
+        tally.add(row)
+    new = changed._replace(completed=rows[0].completed) if keep_completion else changed
+    tally.replace(rows[0], new)
+    at = as_of(H1, datetime(2023, 1, 1, tzinfo=UTC))
+    answer = tally.figures(H1, at)
+    if answer is not None:
+        assert answer == reviews.figures_of_rows([new, *rows[1:]], H1, at)
