@@ -36,6 +36,8 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 #: What a decoded character may differ from its spelling in: escapes and non-ASCII runs.
 _SPECIAL = re.compile(r'\\u[0-9a-fA-F]{4}|\\["\\/bfnrt]|[^\x00-\x7f]+')
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+#: The escapes `_SPECIAL` decodes (a backslash before anything else stays as spelled).
+_ESCAPE = re.compile(r'\\u[0-9a-fA-F]{4}|\\["\\/bfnrt]')
 _ESCAPED = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _DIGITS = frozenset("0123456789")
 #: Digits → "0", separators → "-", the rest → " ": in ASCII without escapes a CPR-like number
@@ -65,13 +67,31 @@ def _may_hold_one_unescaped(text: str) -> bool:
     return _may_hold_one(_NON_ASCII.sub(normal, text).encode("utf-8", "surrogateescape"))
 
 
+def _may_hold_one_escaped(text: str) -> bool:
+    """`_may_hold_one_unescaped` for any text: its escapes decoded first, as `_View` decodes
+    them (so a digit spelled `\\u0030` still counts, and a `\\/` is a separator)."""
+    if "\\" in text:
+        text = _ESCAPE.sub(_unescaped_letter, text)
+    return _may_hold_one_unescaped(text)
+
+
+def _unescape(token: str) -> str:
+    return chr(int(token[2:], 16)) if token[1] == "u" else _ESCAPED[token[1]]
+
+
+def _unescaped_letter(escape: re.Match[str]) -> str:
+    """An escape's character, a surrogate as a letter (never a digit, and not encodable)."""
+    char = _unescape(escape.group())
+    return "x" if "\ud800" <= char <= "\udfff" else char
+
+
 def contains_cpr(raw: bytes) -> bool:
     """True when a string or key of the JSON text `raw` holds a CPR-like number."""
     if raw.isascii() and b"\\" not in raw:
         return _plain_contains(raw)
     text = _text(raw)
-    if "\\" not in text and not _may_hold_one_unescaped(text):
-        return False  # the common non-ASCII case (Danish titles): no digit run to look at
+    if not _may_hold_one_escaped(text):
+        return False  # the common case (Danish titles, escaped or not): no digit run to look at
     return next(_numbers(text, strings_only=True), None) is not None
 
 
@@ -80,7 +100,7 @@ def mask_cpr(raw: bytes) -> bytes:
     if raw.isascii() and b"\\" not in raw and not _may_hold_one(raw):
         return raw
     text = _text(raw)
-    if "\\" not in text and not _may_hold_one_unescaped(text):
+    if not _may_hold_one_escaped(text):
         return raw
     spans = sorted({span for number in _numbers(text, strings_only=False) for span in number})
     if not spans:
@@ -174,7 +194,7 @@ class _View:
                 self._add(text[pos:special.start()], pos, special.start(), plain=True)
             token = special.group()
             if token[0] == "\\":
-                char = chr(int(token[2:], 16)) if token[1] == "u" else _ESCAPED[token[1]]
+                char = _unescape(token)
                 self.spelled_plainly = self.spelled_plainly and char.isascii()
                 self._add(unicodedata.normalize("NFKC", char), special.start(), special.end(), plain=False)
             elif unicodedata.is_normalized("NFKC", token):
