@@ -24,6 +24,7 @@ from rich.console import Console
 
 from bench import national
 from bench.harness import (
+    BackgroundReader,
     Offsets,
     Process,
     Stack,
@@ -52,7 +53,7 @@ def timeout_for(records: int) -> float:
     return 300 + records / 200
 
 
-class LatestSummaries:
+class LatestSummaries(BackgroundReader):
     """Reads `taskforce.summaries` until each municipality's summary shows what it expects."""
 
     def __init__(self, stack: Stack, expected: dict[str, national.Expected]) -> None:
@@ -62,18 +63,6 @@ class LatestSummaries:
         self.expected = expected
         self.pending = set(expected)
         self.seen = 0
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        self.task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        await self.consumer.stop()
 
     async def _run(self) -> None:
         while True:

@@ -124,6 +124,27 @@ async def read_topic(bootstrap: str | KafkaConnection, prefix: str, name: str) -
         await consumer.stop()
 
 
+class BackgroundReader:
+    """A consumer read by a task of its own between `start` and `stop`; `_run` reads."""
+
+    consumer: AIOKafkaConsumer
+    task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
 class Offsets:
     """A consumer group's committed offsets, summed over its input partitions.
 

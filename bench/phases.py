@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import time
@@ -20,6 +19,7 @@ from rich.console import Console
 from bench import workload
 from bench.harness import (
     TMP,
+    BackgroundReader,
     Consumption,
     Offsets,
     Process,
@@ -154,7 +154,7 @@ async def batching(records: list[workload.Record], batch_events_per_s: float, ba
     }
 
 
-class SummaryWatcher:
+class SummaryWatcher(BackgroundReader):
     """Reads `taskforce.summaries` and times when each published notification is counted.
 
     It also reads `taskforce.reporting`, where intake's state of each live notification
@@ -171,18 +171,6 @@ class SummaryWatcher:
         self.sent: dict[str, float] = {}
         self.latencies: list[float] = []
         self.first_hop: list[float] = []
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        self.task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        await self.consumer.stop()
 
     def expect(self, code: str, count: int, notification_id: str, sent_at: float) -> None:
         self.pending[code].append((count, sent_at))
