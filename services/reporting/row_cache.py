@@ -14,7 +14,7 @@ on every batch.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 #: (collection, municipality code, period name)
@@ -29,6 +29,7 @@ class Tally(Protocol):
     def add(self, row: Any, /) -> None: ...
     def remove(self, row: Any, /) -> None: ...
     def replace(self, old: Any, new: Any, /) -> None: ...
+    def add_all(self, rows: Iterable[Any], /) -> None: ...
 
 
 class Bucket:
@@ -97,8 +98,9 @@ class RowCache:
         """Cache a bucket read from the store (or known empty); evicts the least recently
         used buckets beyond the bound, never the one just put."""
         bucket = Bucket(tally())
-        for doc_id, row in rows.items():
-            bucket.put(doc_id, row)
+        bucket.rows.update(rows)
+        bucket.tally.add_all(rows.values())
+        for doc_id in rows:
             self._bucket_of[(key[0], doc_id)] = key
         self._buckets[key] = bucket
         self._rows += len(bucket)

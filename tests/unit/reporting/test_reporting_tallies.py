@@ -216,3 +216,19 @@ def test_a_review_changed_in_place_is_tallied_as_the_new_row(
     answer = tally.figures(H1, at)
     if answer is not None:
         assert answer == reviews.figures_of_rows([new, *rows[1:]], H1, at)
+
+
+@settings(max_examples=100, deadline=None)
+@given(notes=st.lists(notification_rows, max_size=30), done=st.lists(review_rows, max_size=30),
+       watermark=watermarks)
+def test_a_tally_built_at_once_equals_one_built_row_by_row(
+    notes: list[NotificationRow], done: list[ReviewRow], watermark: datetime,
+) -> None:
+    """`add_all` (a bucket read from the store) and `add` per row keep the same figures."""
+    at = as_of(H1, watermark)
+    for rows, tally_type in ((notes, NotificationTally), (done, ReviewTally)):
+        at_once, one_by_one = tally_type(), tally_type()
+        at_once.add_all(rows)  # type: ignore[arg-type]  # each tally with rows of its kind
+        for row in rows:
+            one_by_one.add(row)  # type: ignore[arg-type]  # likewise
+        assert at_once.figures(H1, at) == one_by_one.figures(H1, at)
