@@ -245,17 +245,8 @@ def router(runtime: GatewayRuntime, access: Access) -> APIRouter:
 
     async def authenticate(request: Request) -> Principal:
         slot = audit_slot(request)
-        slot.action, slot.route, slot.via = "write", ROUTE, access.guard.presented(request)
-        try:
-            principal = await access.guard.authenticate(request)
-        except Unauthorized as exc:
-            slot.reason, slot.principal = exc.reason, exc.who
-            raise
-        except Unavailable:
-            slot.reason = "keys_unavailable"
-            raise
-        slot.principal = principal
-        return principal
+        slot.action, slot.route = "write", ROUTE
+        return await access.guard.audited(request, slot)
 
     @api.post(ROUTE, response_model=EventsAnswer, openapi_extra=_openapi_body(config), responses={
         200: {"description": "Every item accepted: acknowledged by the broker (`acks=all`)."},

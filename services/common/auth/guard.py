@@ -84,6 +84,21 @@ class Guard:
         self.oidc = oidc
         self.sessions = sessions
 
+    async def audited(self, request: Request, slot: AuditSlot) -> Principal:
+        """`authenticate`, noting on the request's audit slot what was presented, who it was
+        and, when refused, why."""
+        slot.via = self.presented(request)
+        try:
+            principal = await self.authenticate(request)
+        except Unauthorized as exc:
+            slot.reason, slot.principal = exc.reason, exc.who
+            raise
+        except Unavailable:
+            slot.reason = "keys_unavailable"
+            raise
+        slot.principal = principal
+        return principal
+
     async def bearer(self, token: str) -> Principal:
         """The principal of a bearer token: a JWT when OIDC is on and it looks like one, else
         an entry of the tokens file."""
@@ -149,16 +164,7 @@ async def _require(request: Request) -> Principal:
     code = request.path_params.get("code")
     slot.action, slot.route = "read", getattr(route, "path", None)
     slot.municipalities, slot.period = [code], request.path_params.get("period")
-    slot.via = access.guard.presented(request)
-    try:
-        principal = await access.guard.authenticate(request)
-    except Unauthorized as exc:
-        slot.reason, slot.principal = exc.reason, exc.who
-        raise
-    except Unavailable:
-        slot.reason = "keys_unavailable"
-        raise
-    slot.principal = principal
+    principal = await access.guard.audited(request, slot)
     if code is not None and not principal.may_read(str(code)):
         slot.reason = "not_in_scope"
         raise Forbidden(bearer=principal.via == "bearer")
