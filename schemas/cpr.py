@@ -14,7 +14,11 @@ unbalanced quotes. Two questions are answered:
   JSON number is not a string.)
 - `mask_cpr`: the bytes with every CPR-like number anywhere (strings, numbers, or text that
   is not JSON at all) replaced by `X`s, one per digit; separators stay. A digit spelled as an
-  escape or a full-width character becomes one `X`, so a JSON text stays JSON.
+  escape or a full-width character becomes one `X`, so a JSON text stays JSON. Masking reads
+  the bytes both ways, as decoded characters and as spelled (the escape `\\u1111` before
+  `131111` spells ten digits in a row but decodes to a letter and six), and repeats until neither
+  reading finds one, because masking by one reading can shorten a digit run of the other to a
+  CPR's length. A quoted canonical UUID is spared in both readings.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ _CPR_BYTES = re.compile(CPR_PATTERN.pattern.encode())
 #: A string exactly a canonical UUID (8-4-4-4-12 hex digits) is not searched.
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _UUID_BYTES = re.compile(UUID_PATTERN.pattern.encode())
+_QUOTED_UUID_BYTES = re.compile(b'"' + _UUID_BYTES.pattern + b'"')
+_DIGITS_TO_X = bytes.maketrans(b"0123456789", b"X" * 10)
 #: A JSON string literal (unrolled, so no backtracking); an unterminated one does not match.
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 #: What a decoded character may differ from its spelling in: escapes and non-ASCII runs.
@@ -64,7 +70,8 @@ def _may_hold_one_unescaped(text: str) -> bool:
             return "x"
         return "".join(unicodedata.normalize("NFKC", char) for char in token)
 
-    return _may_hold_one(_NON_ASCII.sub(normal, text).encode("utf-8", "surrogateescape"))
+    # Only digits and separators count here, so any surrogate may pass as bytes (total on any str).
+    return _may_hold_one(_NON_ASCII.sub(normal, text).encode("utf-8", "surrogatepass"))
 
 
 def _may_hold_one_escaped(text: str) -> bool:
@@ -96,7 +103,34 @@ def contains_cpr(raw: bytes) -> bool:
 
 
 def mask_cpr(raw: bytes) -> bytes:
-    """`raw` with every CPR-like number in it masked, whatever `raw` is."""
+    """`raw` with every CPR-like number in it masked, whatever `raw` is, by either reading."""
+    if raw.isascii() and b"\\" not in raw:
+        return _mask_decoded(raw)  # here both readings are one
+    masked = raw
+    while True:  # each round that changes anything masks at least one digit: it ends
+        again = _mask_spelled(_mask_decoded(masked))
+        if again == masked:
+            return masked
+        masked = again
+
+
+def _mask_spelled(raw: bytes) -> bytes:
+    """`raw` with every CPR-like number *as spelled* masked, outside quoted canonical UUIDs."""
+    if not _may_hold_one(raw):
+        return raw
+    spared = [match.span() for match in _QUOTED_UUID_BYTES.finditer(raw)]
+
+    def masked(number: re.Match[bytes]) -> bytes:
+        at = bisect_right(spared, (number.start(), len(raw))) - 1
+        if at >= 0 and spared[at][1] >= number.end():
+            return number[0]
+        return number[0].translate(_DIGITS_TO_X)
+
+    return _CPR_BYTES.sub(masked, raw)
+
+
+def _mask_decoded(raw: bytes) -> bytes:
+    """`raw` with every CPR-like number *as decoded* masked (escapes, NFKC, string literals)."""
     if raw.isascii() and b"\\" not in raw and not _may_hold_one(raw):
         return raw
     text = _text(raw)

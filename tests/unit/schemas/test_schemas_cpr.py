@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from schemas import topics
 from schemas.cpr import CPR_PATTERN, _may_hold_one, contains_cpr, mask_cpr
 from schemas.decode import Rejection, decode
+from tests.support.cpr import spelled_cpr
 from tests.unit.schemas.examples import (
     CPR_DASHED,
     CPR_PLAIN,
@@ -300,6 +301,44 @@ def test_mask_cpr_masks_any_embedded_cpr(before: bytes, cpr: bytes, after: bytes
     masked = mask_cpr(raw)
     assert cpr not in masked
     assert not _ASCII_CPR.search(masked)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # An escaped backslash, then the escape \u1111, then 131111: decoded, a letter and six
+        # digits; spelled, "1111131111" (found by make fuzz in CI).
+        rb"MM\\\u1111131111)",
+        rb'{"a": "\\\u1111131111"}',
+        # Full-width digits joined to ASCII ones: decoded, one run of twenty; spelled, ten.
+        r"\u00e5 １１１１１３１１１１1111131111 x".encode(),
+        "１１１１１３１１１１1111131111".encode(),
+    ],
+)
+def test_mask_cpr_masks_what_either_reading_finds(raw: bytes) -> None:
+    masked = mask_cpr(raw)
+    assert not spelled_cpr(masked)
+    assert mask_cpr(masked) == masked
+
+
+def test_a_quoted_uuid_is_spared_by_the_spelled_reading_too() -> None:
+    raw = '{"id": "ab111111-1111-4111-8111-111111111111", "t": "å"}'.encode()
+    assert mask_cpr(raw) == raw
+    assert mask_cpr(raw.replace(b'"ab', b'"x ab')) != raw.replace(b'"ab', b'"x ab')
+
+
+_MIXED = st.lists(st.sampled_from(["1", "3", "0", "-", " ", "\\", "\\u", "\\u0031", "\\uff11",
+                                   "１", "３", "½", "å", '"', "u", "x"]), max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_MIXED)
+def test_masking_leaves_no_cpr_by_either_reading_and_is_idempotent(text: str) -> None:
+    raw = text.encode()
+    masked = mask_cpr(raw)
+    assert not spelled_cpr(masked)
+    assert mask_cpr(masked) == masked
+    assert len(masked) <= len(raw)
 
 
 # --- a rejection's detail never carries the rejected value -------------------------------
