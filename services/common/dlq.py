@@ -57,7 +57,7 @@ def value_limit(settings: Settings) -> int:
 
 
 def _headers(reason: str, detail: str, settings: Settings) -> dict[str, str]:
-    detail_masked = mask_cpr(detail.encode("utf-8", "replace"))[:MAX_DETAIL_CHARS]
+    detail_masked, _ = masked_and_cut(detail.encode("utf-8", "replace"), MAX_DETAIL_CHARS)
     return {"reason": reason, "reason_detail": detail_masked.decode("utf-8", "ignore"),
             "rejected_by": settings.service}
 

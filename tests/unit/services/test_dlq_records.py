@@ -10,9 +10,10 @@ from aiokafka.errors import (
 )
 
 from schemas.decode import Rejection
-from services.common.dlq import dead_letter, unpublishable, value_limit
+from services.common.dlq import MAX_DETAIL_CHARS, dead_letter, unpublishable, value_limit
 from services.common.records import OutRecord, permanent_reason
 from services.common.settings import Settings
+from tests.support.cpr import spelled_cpr
 from tests.support.records import Record
 
 pytestmark = pytest.mark.unit
@@ -34,6 +35,15 @@ def test_a_dead_letter_fits_the_producers_request_limit(limit: str | None, fits:
     assert b"0101901234" not in letter.value and b"XXXXXXXXXX" in letter.value
     assert letter.headers["original_topic"] == "taskforce.notifications"
     assert (letter.headers["original_partition"], letter.headers["original_offset"]) == ("2", "7")
+
+
+def test_a_long_detail_cut_to_its_limit_shows_no_cpr() -> None:
+    """Cutting an eleven-digit run to ten would make it CPR-like: the cut detail is masked too."""
+    detail = "d" * (MAX_DETAIL_CHARS - 10) + "01019012345"
+    letter = dead_letter(Record("p.taskforce.notifications", b"{}", b"k"),  # type: ignore[arg-type]
+                         Rejection("invalid_event", detail), settings())
+    shown = letter.headers["reason_detail"]
+    assert len(shown) == MAX_DETAIL_CHARS and not spelled_cpr(shown.encode())
 
 
 def test_an_unpublishable_output_keeps_what_says_where_it_was_going() -> None:
