@@ -8,7 +8,7 @@ from typing import Any
 
 import pymongo
 from aiokafka.errors import KafkaError
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, ConnectionFailure, DocumentTooLarge, PyMongoError
 
@@ -71,25 +71,28 @@ async def upsert_newer(collection: AsyncCollection[dict[str, Any]], docs: list[d
 
 async def upsert_guarded(collection: AsyncCollection[dict[str, Any]],
                          writes: list[tuple[dict[str, Any], dict[str, Any]]]) -> set[int]:
-    """For each `(guard, fields)`: `$set` the fields on the document the guard matches, or insert
-    it; returns the indexes whose guard refused the write.
+    """For each `(guard, fields)`: replace the document the guard matches by `fields` (the whole
+    document, under the guard's `_id`), or insert it; returns the indexes whose guard refused.
 
     A guard names the document's `_id` and a condition on one of its fields (a version, a
     watermark read). When the stored document fails the condition, the guard matches nothing
     and the upsert collides with the stored `_id` (duplicate key): refused, found in the same
-    round trip, without a read. Sent as one plain `update` command: the driver's bulk API
-    builds and validates an `UpdateOne` per document in Python, which for small documents
-    costs about as much as encoding and sending them. A command too large for one BSON
-    document (16 MiB) goes through the bulk API instead, which splits it.
+    round trip, without a read. A replacement rather than a `$set`: every caller writes whole
+    documents, and a store that applies `$set` field by field (the embedded one parses the
+    stored document for it) does more work for the same result. Sent as one plain `update`
+    command: the driver's bulk API builds and validates a request object per document in
+    Python, which for small documents costs about as much as encoding and sending them. A
+    command too large for one BSON document (16 MiB) goes through the bulk API, which splits it.
     """
     if not writes:
         return set()
-    updates = [{"q": guard, "u": {"$set": fields}, "upsert": True} for guard, fields in writes]
+    replacements = [(guard, {"_id": guard["_id"], **fields}) for guard, fields in writes]
+    updates = [{"q": guard, "u": document, "upsert": True} for guard, document in replacements]
     reply: Mapping[str, Any]
     try:
         reply = await collection.database.command("update", collection.name, updates=updates, ordered=False)
     except DocumentTooLarge:
-        ops = [UpdateOne(guard, {"$set": fields}, upsert=True) for guard, fields in writes]
+        ops = [ReplaceOne(guard, document, upsert=True) for guard, document in replacements]
         try:
             await collection.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:

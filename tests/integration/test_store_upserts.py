@@ -72,3 +72,15 @@ async def test_a_guard_on_the_version_read_refuses_a_write_based_on_a_stale_read
     fresh = ({"_id": "e", "version": 1}, {"version": 2, "state": "two"})
     assert await upsert_guarded(collection, [fresh]) == set()
     assert (await collection.find_one({"_id": "e"}) or {})["state"] == "two"
+
+
+async def test_a_write_is_the_whole_document_under_the_guards_id(
+    collection: AsyncCollection[dict[str, Any]],
+) -> None:
+    """A replacement, not a merge: a field the new document leaves out is gone, and an inserted
+    document takes its `_id` from the guard (not one the store would make up)."""
+    first = ({"_id": "g", "version": 0}, {"version": 1, "state": {"a": 1, "b": 2}, "extra": True})
+    assert await upsert_guarded(collection, [first]) == set()
+    second = ({"_id": "g", "version": 1}, {"version": 2, "state": {"a": 3}})
+    assert await upsert_guarded(collection, [second]) == set()
+    assert [doc async for doc in collection.find({})] == [{"_id": "g", "version": 2, "state": {"a": 3}}]
