@@ -110,6 +110,7 @@ status: $(STAMP)
 	@$(PY) -m taskforce.stack status
 
 bench: $(STAMP)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r tools/bench-requirements.txt
 	@$(PY) -m bench
 
 schemas: $(STAMP)

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from bench import national
 from bench.harness import (
+    TMP,
     BackgroundReader,
     Offsets,
     Process,
@@ -38,6 +39,7 @@ from bench.harness import (
 from bench.phases import PREFIX, SERVICE_INPUTS, measure_one
 from bench.proc import cpu_seconds, load_average, machine_cpu_ticks, peak_rss_mb, steal_share
 from bench.stats import cpu_bound, ratio
+from bench.store_profile import StoreProfile
 from bench.workload import Record
 from schemas import topics
 
@@ -124,6 +126,7 @@ async def run_replay(replay: national.Replay, console: Console,
         watcher = LatestSummaries(stack, replay.expected)
         await watcher.start()
         processes: list[Process] = []
+        profile = StoreProfile(stack.mongo.process.pid, TMP / "e2e" / "store-profile.txt")
         try:
             async with contextlib.AsyncExitStack() as exits:
                 groups = {name: await exits.enter_async_context(
@@ -144,6 +147,7 @@ async def run_replay(replay: national.Replay, console: Console,
                     now = time.monotonic()
                     if first is None and await groups["intake"].committed() > 0:
                         first = Snapshot.take(processes, stack)
+                        profile.start()
                     if first is not None and not watcher.pending and await _all_committed(groups):
                         complete = True
                         break
@@ -158,6 +162,7 @@ async def run_replay(replay: national.Replay, console: Console,
                         next_log = now + 30
                     await asyncio.sleep(POLL_S)
                 last = Snapshot.take(processes, stack)
+                store_profile = profile.stop()
                 load_after, ticks_after = load_average(), machine_cpu_ticks()
                 reporting_records = await _end_total(groups["reporting"])
                 peaks = {p.name.removeprefix("e2e-"): round(peak_rss_mb(p.pid), 1) for p in processes}
@@ -191,6 +196,7 @@ async def run_replay(replay: national.Replay, console: Console,
         "load_before": load_before,
         "load_after": load_after,
         "steal_share": steal_share(ticks_before, ticks_after),
+        "store_profile": store_profile or {"unavailable": profile.error or "no samples"},
     }
     return figures, captured
 

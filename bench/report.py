@@ -238,10 +238,27 @@ def e2e_markdown(e: dict[str, Any] | None) -> list[str]:
               f"store, one process, alone: ≤ {_fmt(bound.get('store_one_core_records_per_s'), 0)} records/s);"
               f" raw figures from {bound.get('source', '–')}. Load average {e.get('load_before')} → "
               f"{e.get('load_after')}, steal {_fmt(e.get('steal_share'), 3)}."]
+    lines += store_profile_markdown(e.get("store_profile"))
     if e.get("missing_summaries"):
         lines.append(f"Municipalities whose summary never showed every event: "
                      f"{', '.join(e['missing_summaries'])}.")
     return lines
+
+
+def store_profile_markdown(profile: dict[str, Any] | None) -> list[str]:
+    """Where the store's CPU went during the replay (bench/store_profile.py), or why unknown."""
+    if not profile:
+        return []
+    if "unavailable" in profile:
+        return ["", f"Store profile: none ({profile['unavailable']})."]
+
+    def spelled(pairs: list[list[Any]]) -> str:
+        return "; ".join(f"{name} {share:.0%}" for name, share in pairs)
+
+    return ["", f"Store profile (nx-27017 sampled by py-spy at {profile['rate_hz']} Hz over the timed "
+                f"window, {profile['samples']:,} samples of its busy threads). By operation: "
+                f"{spelled(profile['operations'])}. Own time by package: {spelled(profile['packages'])}. "
+                f"Functions: {spelled(profile['functions'])}."]
 
 
 def _us1(seconds: float | None) -> str:
