@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from schemas.events import Phase
-from schemas.periods import EPOCH, MICROSECOND, micros
+from schemas.periods import micros
 from schemas.reporting import CaseReviewState, MeetingState, NotificationState
 from schemas.rules import DIMENSIONS
 
@@ -30,13 +30,10 @@ class NotificationRow(NamedTuple):
 
     @classmethod
     def of(cls, state: NotificationState) -> NotificationRow:
-        # `micros`, inlined: this runs for every notification state replicated, where the
-        # call's overhead is a fifth of the work. The contract's instants are aware; a naive
-        # one would raise.
         received, assessed = state.received_at, state.assessed_at
         return cls(
-            None if received is None else (received - EPOCH) // MICROSECOND,
-            None if assessed is None else (assessed - EPOCH) // MICROSECOND,
+            None if received is None else micros(received),
+            None if assessed is None else micros(assessed),
             state.urgent is True,
         )
 

@@ -14,6 +14,7 @@ from schemas.periods import (
     Period,
     as_of,
     local_date,
+    micros,
     utc,
     visible,
 )
@@ -111,3 +112,14 @@ def test_period_of_contains_the_instant(instant: datetime) -> None:
     assert not period.previous().contains(instant)
     assert Period.parse(period.name) == period
     assert period.next().previous() == period
+
+
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=-11, minutes=-30)), timezone(timedelta(hours=14)),
+                          ZoneInfo("Europe/Copenhagen")])
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2999, 12, 30), timezones=_ZONES))
+def test_micros_is_the_floored_microseconds_since_the_epoch(instant: datetime) -> None:
+    """Before 1970 too, where a timedelta's days are negative and its seconds are not."""
+    assert micros(instant) == (instant - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros(instant)) == instant
