@@ -149,8 +149,8 @@ E2E_MISSED = (
     "all processes together spent {total} µs "
     "of CPU per record, so {cores} cores allow at most ~{ceiling} records/s, and the largest parts were "
     "{largest}. The store is one process: at its {store} µs per record here it alone allows at most "
-    "~{store_ceiling} records/s. Even the raw consumers with the same store would reach {bound} records/s "
-    "here{bound_note}. "
+    "~{store_ceiling} records/s.{profile} Even the raw consumers with the same store would reach {bound} "
+    "records/s here{bound_note}. "
     "What would close it: a store that is not Python on SQLite (nx-27017's CPU is counted in the bound "
     "too), and the per-service work the throughput notes name."
 )
@@ -190,8 +190,19 @@ def _e2e_notes(results: dict[str, Any], missed: list[str]) -> list[str]:
             largest=", ".join(f"{name} ({_us(seconds)} µs)" for name, seconds in largest),
             bound=_rate(bound.get("records_per_s")), store=_us(cpu.get(STORE)),
             store_ceiling=f"{1 / cpu[STORE]:,.0f}" if cpu.get(STORE) else "–",
-            bound_note=" — below the target as well" if below else ""))
+            bound_note=" — below the target as well" if below else "",
+            profile=_store_profile_sentence(e.get("store_profile"))))
     return out
+
+
+def _store_profile_sentence(profile: dict[str, Any] | None) -> str:
+    """The store profile's largest shares, as a sentence of the e2e note (empty without one)."""
+    if not profile or "operations" not in profile:
+        return ""
+    operations = "; ".join(f"{name} {share:.0%}" for name, share in profile["operations"][:3])
+    functions = "; ".join(f"{name} {share:.0%}" for name, share in profile["functions"][:3])
+    return (f" Where its CPU went (py-spy, {profile['samples']:,} samples): by operation {operations}; "
+            f"the largest functions {functions}.")
 
 
 def _rate(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.findings import _store_profile_sentence
 from bench.report import store_profile_markdown
 from bench.store_profile import summarise
 
@@ -37,3 +38,10 @@ def test_no_samples_is_no_profile_and_the_report_says_why() -> None:
     assert "py-spy is not installed" in store_profile_markdown({"unavailable": "py-spy is not installed"})[1]
     shown = store_profile_markdown(summarise(f"{_FIND} 3"))
     assert "find 100%" in shown[1] and "3 samples" in shown[1]
+
+
+def test_the_e2e_note_names_the_stores_largest_shares() -> None:
+    profile = summarise(f"{_REPLACE.format(line=89)} 3\n{_WIRE} 1")
+    sentence = _store_profile_sentence(profile)
+    assert "4 samples" in sentence and "replace_one 75%" in sentence and "_internal_insert" in sentence
+    assert _store_profile_sentence({"unavailable": "py-spy is not installed"}) == ""
