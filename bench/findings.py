@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.stats import MAX_CPU_RATIO, MIN_E2E_RECORDS_PER_S, MIN_GATEWAY_RATIO, MIN_THROUGHPUT_RATIO
+from bench.store_profile import shares_text
 
 METHOD = [
     "Every measurement ran on its own fresh embedded servers (Tansu, nx-27017 in memory) on free "
@@ -199,10 +200,9 @@ def _store_profile_sentence(profile: dict[str, Any] | None) -> str:
     """The store profile's largest shares, as a sentence of the e2e note (empty without one)."""
     if not profile or "operations" not in profile:
         return ""
-    operations = "; ".join(f"{name} {share:.0%}" for name, share in profile["operations"][:3])
-    functions = "; ".join(f"{name} {share:.0%}" for name, share in profile["functions"][:3])
-    return (f" Where its CPU went (py-spy, {profile['samples']:,} samples): by operation {operations}; "
-            f"the largest functions {functions}.")
+    return (f" Where its CPU went (py-spy, {profile['samples']:,} samples): by operation "
+            f"{shares_text(profile['operations'][:3])}; the largest functions "
+            f"{shares_text(profile['functions'][:3])}.")
 
 
 def _rate(value: Any) -> str:

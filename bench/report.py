@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.stats import SERVICES, TRACING_CONFIGURATIONS
+from bench.store_profile import shares_text
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -251,14 +252,10 @@ def store_profile_markdown(profile: dict[str, Any] | None) -> list[str]:
         return []
     if "unavailable" in profile:
         return ["", f"Store profile: none ({profile['unavailable']})."]
-
-    def spelled(pairs: list[list[Any]]) -> str:
-        return "; ".join(f"{name} {share:.0%}" for name, share in pairs)
-
     return ["", f"Store profile (nx-27017 sampled by py-spy at {profile['rate_hz']} Hz over the timed "
                 f"window, {profile['samples']:,} samples of its busy threads). By operation: "
-                f"{spelled(profile['operations'])}. Own time by package: {spelled(profile['packages'])}. "
-                f"Functions: {spelled(profile['functions'])}."]
+                f"{shares_text(profile['operations'])}. Own time by package: "
+                f"{shares_text(profile['packages'])}. Functions: {shares_text(profile['functions'])}."]
 
 
 def _us1(seconds: float | None) -> str:

@@ -99,6 +99,11 @@ def summarise(collapsed: str, top: int = 8) -> dict[str, Any] | None:
             "packages": shares(packages, top), "functions": shares(functions, top)}
 
 
+def shares_text(shares: list[list[Any]]) -> str:
+    """Shares of a profile summary as text: "name 62%; other 21%"."""
+    return "; ".join(f"{name} {share:.0%}" for name, share in shares)
+
+
 def _operation(frames: list[str]) -> str:
     for frame in frames:
         if _OPERATION_FILE in frame:
