@@ -34,7 +34,14 @@ from bench import gateway as gateway_phase
 from bench.harness import RESULTS, TMP
 from bench.proc import load_average, machine
 from bench.report import print_tables, write
-from bench.stats import RESULTS_SCHEMA, evaluate_targets, growth_ratio, scaled, validate_results
+from bench.stats import (
+    RESULTS_SCHEMA,
+    SMALL_BENCH_EVENTS,
+    evaluate_targets,
+    growth_ratio,
+    scaled,
+    validate_results,
+)
 
 PHASES = ("throughput", "batching", "latency", "memory", "profile", "gateway", "tracing", "e2e")
 #: Other names for a phase in BENCH_ONLY.
@@ -95,6 +102,7 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
         "latency_s": {},
         "rss_growth_ratio": None,
         "notes": [],
+        "reporting_workloads": {},
     }
     consumers = only - {"gateway", "tracing", "e2e"}  # the phases that need the consumers' inputs
     intake = list(workload.intake_events(events)) if consumers else []
@@ -111,6 +119,12 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
         for name in ("analysis", "followup", "reporting"):
             results["services"][name], _ = await phases.throughput(name, inputs[name], repeat, console)
         results["scale"]["reporting"] = len(reporting)
+        small = reporting if events == SMALL_BENCH_EVENTS else await phases.reporting_input(
+            list(workload.intake_events(SMALL_BENCH_EVENTS)), console)
+        figures = (results["services"]["reporting"] if events == SMALL_BENCH_EVENTS
+                   else (await phases.throughput("reporting", small, repeat, console))[0])
+        results["reporting_workloads"]["small"] = dict(
+            figures, workload=f"BENCH_EVENTS={SMALL_BENCH_EVENTS:,}")
     if "batching" in only:
         reference = results["services"].get("intake", {})
         results["batching"] = await phases.batching(
@@ -157,9 +171,15 @@ async def run(events: int, repeat: int, only: set[str], profile: bool, console: 
         results["scale"]["national"] = replay.scale()
         console.log(f"national replay: {municipalities} municipalities, {years:g} year(s), "
                     f"{len(replay.records):,} records")
-        results["e2e"] = await e2e.measure(replay, results["services"], console,
-                                           raw=_flag_env("BENCH_E2E_RAW"))
+        results["e2e"], reporting = await e2e.measure(replay, results["services"], console,
+                                                      raw=_flag_env("BENCH_E2E_RAW"))
         del replay
+        if reporting:
+            console.log(f"reporting on the national replay's {len(reporting):,} reporting records")
+            figures, _ = await phases.throughput("reporting", reporting, repeat, console)
+            results["reporting_workloads"]["national"] = dict(
+                figures, workload="the national replay")
+        del reporting
     results["targets"] = [t.as_dict() for t in evaluate_targets(results)]
     results["notes"] = findings.notes(results)
     results["machine"]["load_average_at_end"] = load_average()

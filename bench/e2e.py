@@ -237,11 +237,12 @@ async def reference_on_replay(inputs: dict[str, list[Record]], console: Console)
 
 
 async def measure(replay: national.Replay, services: dict[str, Any], console: Console,
-                  raw: bool | None = None) -> dict[str, Any]:
-    """The e2e figures, and the ratio to the CPU bound. `raw`: measure the raw consumers on the
+                  raw: bool | None = None) -> tuple[dict[str, Any], list[Record]]:
+    """The e2e figures with the ratio to the CPU bound, and the reporting records the owning
+    services emitted (reporting's national workload). `raw`: measure the raw consumers on the
     replay (None: only when the throughput phase did not run)."""
     reference = None if raw else reference_from_throughput(services)
-    figures, captured = await run_replay(replay, console, capture_reporting=reference is None)
+    figures, captured = await run_replay(replay, console, capture_reporting=True)
     console.log(f"  e2e: {figures['records_per_s'] or 0:,.0f} records/s over {figures['seconds']} s "
                 f"(complete: {figures['complete']}), {figures['cpu_s_per_record_total'] * 1e6:,.0f} µs CPU "
                 "per record in all")
@@ -262,4 +263,4 @@ async def measure(replay: national.Replay, services: dict[str, Any], console: Co
         figures["ratio_to_cpu_bound"] = ratio(figures["records_per_s"], bound["records_per_s"])
         console.log(f"  CPU bound {bound['records_per_s'] or 0:,.0f} records/s on {bound['cores']} cores; "
                     f"e2e × {figures['ratio_to_cpu_bound']}")
-    return figures
+    return figures, captured

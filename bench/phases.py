@@ -134,6 +134,15 @@ async def throughput(service: str, records: list[workload.Record], repeat: int, 
     return figures, captured
 
 
+async def reporting_input(intake: list[workload.Record], console: Console) -> list[workload.Record]:
+    """The reporting records intake emits for `intake`: the input of reporting on that workload
+    (intake runs once, as the service, and is not measured)."""
+    console.log(f"capture-intake: {len(intake):,} records, for reporting's input")
+    _, captured = await measure_one(f"capture-intake-{len(intake)}", "intake", intake, raw=False,
+                                    capture=workload.topics.REPORTING)
+    return captured
+
+
 async def batching(records: list[workload.Record], batch_events_per_s: float, batch_cpu: float,
                    console: Console) -> dict[str, Any]:
     """Intake with a one-in-flight subscriber (bench.single) on the first part of the input."""

@@ -32,6 +32,11 @@ TRACING_CONFIGURATIONS = ("off", "on_100", "on_1")
 MIN_E2E_RECORDS_PER_S = 5_000
 E2E_FIELDS = ("records", "seconds", "records_per_s", "cpu_s_per_record_total", "ratio_to_cpu_bound")
 TRACING_FIELDS = ("cpu_s_per_event", "events_per_s")
+#: Reporting measured against its raw consumer on more workloads than the throughput phase's
+#: (#23): a small one, whose half-years hold few events, and the national replay's reporting
+#: records. Each has the CPU target of the throughput phase.
+SMALL_BENCH_EVENTS = 20_000
+REPORTING_WORKLOADS = ("small", "national")
 
 SERVICES = ("intake", "analysis", "followup", "reporting")
 SERVICE_FIELDS = ("events_per_s", "raw_events_per_s", "throughput_ratio", "cpu_per_event_ratio",
@@ -192,6 +197,12 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
             passed = False  # a summary never showed every event: not a replay that finished
         targets.append(Target(f"end-to-end national replay ≥ {MIN_E2E_RECORDS_PER_S:,} records/s", value,
                               f">= {MIN_E2E_RECORDS_PER_S}", passed))
+    for key in REPORTING_WORKLOADS:
+        figures = (results.get("reporting_workloads") or {}).get(key)
+        if figures:
+            cpu, name = figures.get("cpu_per_event_ratio"), f"reporting on {figures['workload']}"
+            targets.append(Target(f"{name}: CPU per event ≤ {MAX_CPU_RATIO} × raw", cpu,
+                                  f"<= {MAX_CPU_RATIO}", _at_most(cpu, MAX_CPU_RATIO)))
     growth = results.get("rss_growth_ratio")
     if "rss_growth_ratio" in results:
         passed = None if growth is None else round(abs(growth - 1), 9) <= MAX_RSS_DRIFT
@@ -263,6 +274,12 @@ def validate_results(results: Mapping[str, Any]) -> list[str]:
             value = tracing.get("cost_percent", {}).get(name)
             if value is not None and not _number(value):
                 problems.append(f"tracing.cost_percent.{name} is not a number")
+    for key, figures in (results.get("reporting_workloads") or {}).items():
+        if key not in REPORTING_WORKLOADS:
+            problems.append(f"reporting_workloads.{key} is not one of {REPORTING_WORKLOADS}")
+        _check_fields(problems, f"reporting_workloads.{key}", figures, SERVICE_FIELDS)
+        if not isinstance(figures.get("workload"), str):
+            problems.append(f"reporting_workloads.{key}.workload is not a text")
     e2e = results.get("e2e")  # optional: documents from before the phase existed have none
     if e2e is not None:
         _check_fields(problems, "e2e", e2e, E2E_FIELDS)

@@ -148,6 +148,10 @@ def test_markdown_and_notes_of_a_results_document() -> None:
     met = dict(results, targets=results["targets"][:1])
     assert any(n.startswith("Latency at 500/s: p99 1.5 s") for n in notes(met))
     results["notes"] = text
+    results["reporting_workloads"] = {"national": dict(
+        results["services"]["intake"], events=170000, workload="the national replay")}
     page = markdown(results)
     assert "| intake | 20,000 | 1,000 | 2,000 | 0.50 | 200 | 100 | 2.00 | 90 |" in page
+    assert "## Reporting on other workloads" in page
+    assert "| the national replay | 170,000 | 1,000 | 2,000 | 0.50 | 200 | 100 | 2.00 | 90 |" in page
     assert "**FAIL**" in page

@@ -159,6 +159,34 @@ def test_rss_growth_must_stay_within_ten_percent(growth: float, passed: bool) ->
     assert [t["pass"] for t in targets if t["name"].startswith("RSS")] == [passed]  # type: ignore[union-attr,index]
 
 
+def _reporting_figures(workload: str, cpu_ratio: float | None) -> dict[str, object]:
+    return {"workload": workload, "events_per_s": 3000.0, "raw_events_per_s": 3100.0,
+            "throughput_ratio": 0.97, "cpu_per_event_ratio": cpu_ratio, "peak_rss_mb": 150.0}
+
+
+def test_reporting_on_the_other_workloads_has_the_cpu_target_each() -> None:
+    results = _results(reporting_workloads={"small": _reporting_figures("BENCH_EVENTS=20,000", 1.5),
+                                            "national": _reporting_figures("the national replay", 1.51)})
+    verdicts = {t["name"]: t["pass"] for t in results["targets"]}  # type: ignore[union-attr]
+    assert verdicts["reporting on BENCH_EVENTS=20,000: CPU per event ≤ 1.5 × raw"] is True
+    assert verdicts["reporting on the national replay: CPU per event ≤ 1.5 × raw"] is False
+    unmeasured = _results(reporting_workloads={"national": _reporting_figures("the national replay", None)})
+    assert [t["pass"] for t in unmeasured["targets"]  # type: ignore[union-attr]
+            if t["name"].startswith("reporting on")] == [None]  # type: ignore[index]
+    assert not [t for t in _results()["targets"] if t["name"].startswith("reporting on")]  # type: ignore[union-attr,index]
+
+
+def test_reporting_workload_problems_are_named() -> None:
+    figures = _reporting_figures("the national replay", 1.2)
+    del figures["peak_rss_mb"]
+    results = _results(reporting_workloads={"national": figures, "huge": _reporting_figures("x", 1.0)})
+    results["reporting_workloads"]["huge"]["workload"] = 3  # type: ignore[index]
+    problems = validate_results(results)
+    assert "reporting_workloads.national.peak_rss_mb missing" in problems
+    assert "reporting_workloads.huge is not one of ('small', 'national')" in problems
+    assert "reporting_workloads.huge.workload is not a text" in problems
+
+
 # --- schema ------------------------------------------------------------------------------------
 
 def test_a_complete_results_document_is_valid() -> None:
