@@ -132,12 +132,14 @@ def bounds_micros(period: Period) -> tuple[int, int]:
 
 
 def visible_before(period: Period, as_of: datetime) -> int:
-    """The exclusive upper bound, in `micros`, of the period's instants visible as of `as_of`.
+    """The exclusive upper bound, in `micros`, of the instants visible as of `as_of` for the
+    period: `visible(t, as_of, period)` ⇔ `micros(t)` < this bound. That is t <= as_of, except
+    that when as_of is the period end an instant at it belongs to the next period.
 
-    For an instant t inside the period, `visible(t, as_of, period)` ⇔ t < this bound: t <= as_of,
-    except that an instant at the period end belongs to the next period.
+    Computed once per summary, so that filtering its instants is an integer comparison each.
     """
-    return min(bounds_micros(period)[1], micros(as_of) + 1)
+    moment, end = micros(as_of), bounds_micros(period)[1]
+    return end if moment == end else moment + 1
 
 
 _AVERAGE_YEAR = timedelta(days=365.2425) // MICROSECOND
@@ -176,9 +178,4 @@ def visible(instant: datetime | None, as_of: datetime, period: Period) -> bool:
     event at exactly that instant belongs to the next period and is left out. An unknown
     instant (None) is never visible.
     """
-    if instant is None:
-        return False
-    moment, limit = utc(instant), utc(as_of)
-    if limit == utc(period.end):
-        return moment < limit
-    return moment <= limit
+    return instant is not None and micros(instant) < visible_before(period, as_of)

@@ -6,9 +6,10 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
 from itertools import pairwise
+from operator import itemgetter
 
 from schemas.events import MilestoneStatus
-from schemas.periods import Period, local_date, utc, visible
+from schemas.periods import Period, local_date, micros, utc, visible, visible_before
 from schemas.reporting import MeetingState, MilestoneState, PlanState, StatusChange
 from schemas.rules import CADENCE_DAYS
 from schemas.summary import DevelopmentPlanFigures
@@ -46,10 +47,17 @@ def milestone_status(
     history: Iterable[StatusChange], period: Period, as_of: datetime,
 ) -> MilestoneStatus:
     """The latest visible status by (effective_at, event_id): an older update never wins."""
-    seen = [c for c in history if visible(c.effective_at, as_of, period)]
-    if not seen:
-        return MilestoneStatus.NOT_STARTED
-    return max(seen, key=lambda c: (utc(c.effective_at), c.event_id)).status
+    return _status_before(history, visible_before(period, as_of))
+
+
+#: A status change's order: (instant, event id); the first of equals wins, as `max` keeps it.
+_WHEN = itemgetter(0, 1)
+
+
+def _status_before(history: Iterable[StatusChange], before: int) -> MilestoneStatus:
+    """`milestone_status` with its visibility as a bound in `micros` (`visible_before`)."""
+    seen = [(at, c.event_id, c.status) for c in history if (at := micros(c.effective_at)) < before]
+    return max(seen, key=_WHEN)[2] if seen else MilestoneStatus.NOT_STARTED
 
 
 def longest_gap_days(dates: Iterable[date], period: Period) -> int:
@@ -99,13 +107,12 @@ def plan_figures(
     plan = current_plan(plans, period, as_of)
     if plan is None:
         return NO_PLAN
-    today = local_date(as_of)
+    today, before = local_date(as_of), visible_before(period, as_of)
     histories: dict[str, list[StatusChange]] = {}
     for state in milestones:
         if state.plan_id == plan.plan_id:
             histories.setdefault(state.milestone_id, []).extend(state.history)
-    statuses = [(m, milestone_status(histories.get(m.milestone_id, []), period, as_of))
-                for m in plan.milestones]
+    statuses = [(m, _status_before(histories.get(m.milestone_id, ()), before)) for m in plan.milestones]
     counts = Counter(status for _, status in statuses)
     overdue = sum(1 for m, status in statuses
                   if status != MilestoneStatus.ACHIEVED and m.due_on < today)
@@ -113,7 +120,7 @@ def plan_figures(
     # as_of is a period end (a day before it is wholly before it) or the watermark, which no
     # meeting the replica holds is after.
     held = [day for day in meeting_days(meetings).values()
-            if day.plan_id == plan.plan_id and visible(day.last_at, as_of, period)]
+            if day.plan_id == plan.plan_id and micros(day.last_at) < before]
     completed_on = (local_date(completed_at) if completed_at is not None
                     and visible(completed_at, as_of, period) else None)
     gap = cadence_gap(plan.adopted_on, [day.held_on for day in held], today, period, completed_on)

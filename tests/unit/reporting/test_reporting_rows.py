@@ -64,6 +64,14 @@ def test_period_of_micros_at_period_starts(edge: str) -> None:
         assert period_of_micros(micros(instant)) == Period.of(instant)
 
 
+def _visible_by_definition(instant: datetime, limit: datetime, period: Period) -> bool:
+    """EVENTS.md's "state as of" spelled with datetimes: t <= as_of, except that at the
+    period end an instant at it belongs to the next period."""
+    if utc(limit) == utc(period.end):
+        return utc(instant) < utc(limit)
+    return utc(instant) <= utc(limit)
+
+
 @given(NEAR_2022, NEAR_2022)
 def test_visible_before_matches_visible_inside_the_period(instant: datetime, watermark: datetime) -> None:
     period = Period.of(instant)
@@ -71,6 +79,14 @@ def test_visible_before_matches_visible_inside_the_period(instant: datetime, wat
     start, end = bounds_micros(period)
     assert start <= micros(instant) < end
     assert (micros(instant) < visible_before(period, limit)) == visible(instant, limit, period)
+    assert visible(instant, limit, period) == _visible_by_definition(instant, limit, period)
+
+
+@given(NEAR_2022, NEAR_2022, st.sampled_from([Period(2021, 2), Period(2022, 1), Period(2022, 2)]))
+def test_visible_is_the_definition_for_any_instant_and_as_of(instant: datetime, limit: datetime,
+                                                             period: Period) -> None:
+    assert visible(instant, limit, period) == _visible_by_definition(instant, limit, period)
+    assert visible(instant, period.end, period) == _visible_by_definition(instant, period.end, period)
 
 
 def _reference(states: list[NotificationState], period: Period, limit: datetime) -> NotificationFigures:
