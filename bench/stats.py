@@ -163,6 +163,11 @@ def _at_most(value: float | None, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
 
+def reporting_workload_target(workload: str) -> str:
+    """The name of reporting's CPU target on one of `REPORTING_WORKLOADS`."""
+    return f"reporting on {workload}: CPU per event ≤ {MAX_CPU_RATIO} × raw"
+
+
 def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
     """Each target of the issue with its measured value and pass/fail (None: not measured)."""
     targets: list[Target] = []
@@ -200,8 +205,8 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
     for key in REPORTING_WORKLOADS:
         figures = (results.get("reporting_workloads") or {}).get(key)
         if figures:
-            cpu, name = figures.get("cpu_per_event_ratio"), f"reporting on {figures['workload']}"
-            targets.append(Target(f"{name}: CPU per event ≤ {MAX_CPU_RATIO} × raw", cpu,
+            cpu = figures.get("cpu_per_event_ratio")
+            targets.append(Target(reporting_workload_target(figures["workload"]), cpu,
                                   f"<= {MAX_CPU_RATIO}", _at_most(cpu, MAX_CPU_RATIO)))
     growth = results.get("rss_growth_ratio")
     if "rss_growth_ratio" in results:
