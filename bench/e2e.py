@@ -110,12 +110,10 @@ def _inputs(replay: national.Replay) -> dict[str, list[Record]]:
     return {name: [r for r in replay.records if r[0] in owned] for name, owned in OWNED.items()}
 
 
-async def run_replay(replay: national.Replay, console: Console,
-                     capture_reporting: bool) -> tuple[dict[str, Any], list[Record]]:
-    """Publish the replay, run the four services on it until done; figures and (optionally) the
-    reporting records the owning services emitted (the reporting service's input)."""
+async def run_replay(replay: national.Replay, console: Console) -> tuple[dict[str, Any], list[Record]]:
+    """Publish the replay, run the four services on it until done; figures and the reporting
+    records the owning services emitted (the reporting service's input)."""
     records = len(replay.records)
-    captured: list[Record] = []
     with fresh_stack("e2e") as stack:
         await create_topics(stack, PREFIX)
         console.log(f"e2e: publishing the national replay, {records:,} records")
@@ -170,8 +168,7 @@ async def run_replay(replay: national.Replay, console: Console,
             for process in processes:
                 process.stop()
             await watcher.stop()
-        if capture_reporting:
-            captured = await read_topic(stack.connection, PREFIX, topics.REPORTING)
+        captured = await read_topic(stack.connection, PREFIX, topics.REPORTING)
     first = first or last
     window = last.t - first.t
     cpu = {name.removeprefix("e2e-"): last.processes[name] - first.processes[name] for name in last.processes}
@@ -242,7 +239,7 @@ async def measure(replay: national.Replay, services: dict[str, Any], console: Co
     services emitted (reporting's national workload). `raw`: measure the raw consumers on the
     replay (None: only when the throughput phase did not run)."""
     reference = None if raw else reference_from_throughput(services)
-    figures, captured = await run_replay(replay, console, capture_reporting=True)
+    figures, captured = await run_replay(replay, console)
     console.log(f"  e2e: {figures['records_per_s'] or 0:,.0f} records/s over {figures['seconds']} s "
                 f"(complete: {figures['complete']}), {figures['cpu_s_per_record_total'] * 1e6:,.0f} µs CPU "
                 "per record in all")

@@ -54,22 +54,30 @@ SERVICE_HEADER = ["service", "events", "events/s", "raw events/s", "× raw", "CP
                   "raw CPU µs/event", "CPU × raw", "peak RSS MB"]
 
 
+def _throughput_table(title: str, first_column: str, rows: list[list[str]]) -> Table:
+    table = Table(title=title)
+    table.add_column(first_column)
+    for column in SERVICE_HEADER[1:]:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _throughput_markdown(first_column: str, rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join([first_column, *SERVICE_HEADER[1:]]) + " |",
+            "|---|" + "---:|" * (len(SERVICE_HEADER) - 1),
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
 def print_tables(results: dict[str, Any], console: Console) -> None:
     events = results["scale"]["bench_events"]
-    table = Table(title=f"Throughput against the raw limit (BENCH_EVENTS={events:,})")
-    for column in SERVICE_HEADER:
-        table.add_column(column, justify="left" if column == "service" else "right")
-    for row in service_rows(results):
-        table.add_row(*row)
-    console.print(table)
+    console.print(_throughput_table(f"Throughput against the raw limit (BENCH_EVENTS={events:,})",
+                                    "service", service_rows(results)))
     rows = reporting_workload_rows(results)
     if rows:
-        table = Table(title="Reporting on other workloads against its raw consumer")
-        for column in ["workload", *SERVICE_HEADER[1:]]:
-            table.add_column(column, justify="left" if column == "workload" else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+        console.print(_throughput_table("Reporting on other workloads against its raw consumer",
+                                        "workload", rows))
 
     other = Table(title="Latency, batching, memory")
     other.add_column("measure")
@@ -148,19 +156,14 @@ def markdown(results: dict[str, Any]) -> str:
     for t in results.get("targets", []):
         lines.append(f"| {t['name']} | {_fmt(t['value'], 3)} | {t['limit']} | **{_verdict(t['pass'])}** |")
     lines += ["", "## Throughput against the raw limit", "",
-              "| " + " | ".join(SERVICE_HEADER) + " |",
-              "|---|" + "---:|" * (len(SERVICE_HEADER) - 1)]
-    for row in service_rows(results):
-        lines.append("| " + " | ".join(row) + " |")
+              *_throughput_markdown("service", service_rows(results))]
     rows = reporting_workload_rows(results)
     if rows:
         lines += ["", "## Reporting on other workloads", "",
                   "The reporting records the owning services emitted for each workload, consumed by "
                   "reporting and by its raw consumer as in the throughput phase (the small workload's "
                   "half-years hold few events; the national replay's are those of the end-to-end phase).",
-                  "", "| workload | " + " | ".join(SERVICE_HEADER[1:]) + " |",
-                  "|---|" + "---:|" * (len(SERVICE_HEADER) - 1)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
+                  "", *_throughput_markdown("workload", rows)]
     b = results.get("batching")
     if b:
         lines += ["", "## Batching", "",
