@@ -35,8 +35,11 @@ if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Kind:
+    """One kind of replicated state. Compared and hashed by identity: there is one of each
+    (`KINDS`), and a batch looks a kind up per state (a value hash would hash every field)."""
+
     collection: str
     model: type[BaseModel]
     #: For the voluminous kinds, looked up per period: the compact row the figures read
