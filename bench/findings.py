@@ -170,10 +170,10 @@ REPORTING_WORKLOAD_MISSED = (
 #: Why each of the other workloads costs reporting more than the throughput phase's (bench/README.md,
 #: "Reporting on other workloads", has the experiments behind it).
 REPORTING_WORKLOAD_WHY = {
-    "small": "it is measured over about four batches (2.5 s), so what each batch and each recomputation "
-             "costs whatever its size weighs more per event, and it is the figure that moves most from run "
-             "to run (the service's best of two was 71 and 89 µs per event in two runs of the same code); "
-             "per event it does what it does on the throughput phase's workload.",
+    "small": "it is measured over about four batches, so what each batch and each recomputation costs "
+             "whatever its size weighs more per event, and it is the figure that moves most from run to run "
+             "(bench/README.md quotes runs of the same code); per event it does what it does on the "
+             "throughput phase's workload.",
     "national": "a batch spans all 98 municipalities, so each batch's work per municipality (watermarks, "
                 "periods, owed notes, and the summaries of every owed municipality: about a seventh of the "
                 "service's CPU in a py-spy profile of this workload) weighs more per event than with 5; the "

@@ -122,7 +122,7 @@ def plan_figures(
     held = [day for day in meeting_days(meetings).values()
             if day.plan_id == plan.plan_id and micros(day.last_at) < before]
     completed_on = (local_date(completed_at) if completed_at is not None
-                    and visible(completed_at, as_of, period) else None)
+                    and micros(completed_at) < before else None)
     gap = cadence_gap(plan.adopted_on, [day.held_on for day in held], today, period, completed_on)
     return DevelopmentPlanFigures(
         milestones_total=len(plan.milestones),
